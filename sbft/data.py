@@ -1,0 +1,218 @@
+"""Loading a recipe's datasets into the exact columns, order and label that its loss expects.
+
+Readers are not rewritten: files and hub datasets go through `datasets.load_dataset`, with the
+recipe's `loader_args` passed straight through. sentence-transformers matches inputs by
+position, so sbft selects and orders them explicitly and names the label column `label`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sbft.errors import SbftError
+from sbft.losses import LossInfo, effective_info
+from sbft.recipe import FILE_FORMATS, SPLITS, DatasetSpec
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+LABEL = "label"
+
+
+@dataclass
+class PreparedDataset:
+    """One recipe dataset, ready for its loss: input columns in order, then `label` if any."""
+
+    name: str
+    spec: DatasetSpec
+    splits: dict[str, Dataset]
+    class_names: list[str] | None = None
+    """For string class labels: the name of each id."""
+    inputs: list[str] = field(default_factory=list)
+
+    @property
+    def has_label(self) -> bool:
+        return self.spec.label is not None
+
+    @property
+    def loss_info(self) -> LossInfo:
+        return effective_info(self.spec.loss)
+
+
+def load_datasets(specs: dict[str, DatasetSpec]) -> dict[str, PreparedDataset]:
+    return {name: load_prepared(name, spec) for name, spec in specs.items()}
+
+
+def load_prepared(name: str, spec: DatasetSpec, splits: tuple[str, ...] = SPLITS) -> PreparedDataset:
+    """Load and prepare every split the dataset declares (of those asked for)."""
+    raw = _load_raw(name, spec, splits)
+    prepared = PreparedDataset(name=name, spec=spec, splits={}, inputs=_target_names(spec))
+    for split in [s for s in SPLITS if s in raw]:  # train first: it defines the class ids
+        prepared.splits[split] = _prepare_split(raw[split], prepared, split)
+    return prepared
+
+
+def _target_names(spec: DatasetSpec) -> list[str]:
+    return [spec.renames.get(column, column) for column in spec.input_columns]
+
+
+def _load_raw(name: str, spec: DatasetSpec, wanted: tuple[str, ...]) -> dict[str, Dataset]:
+    import datasets
+
+    where = f"datasets.{name}"
+    if spec.hub:
+        split_names = {s: hub_split for s, hub_split in spec.splits.items() if s in wanted}
+        try:
+            loaded = datasets.load_dataset(spec.hub, spec.subset, **spec.loader_args)
+        except Exception as exc:
+            raise SbftError(
+                f"cannot load the hub dataset '{spec.hub}': {_root_cause(exc)}",
+                where=f"{where}.hub",
+                fix="Check the id and that the hub is reachable; offline, download the files and "
+                "list them under 'files:' instead.",
+            ) from None
+        missing = [hub_split for hub_split in split_names.values() if hub_split not in loaded]
+        if "train" in split_names and split_names["train"] in missing:
+            raise SbftError(
+                f"the hub dataset '{spec.hub}' has no split '{split_names['train']}' "
+                f"(it has: {', '.join(loaded)})",
+                where=f"{where}.splits",
+                fix="Map sbft's splits to the hub's names, e.g. splits: {train: train, dev: validation}.",
+            )
+        return {s: loaded[h] for s, h in split_names.items() if h in loaded}
+
+    files = {split: path for split, path in spec.files.items() if split in wanted}
+    for split, path in files.items():
+        if not Path(path).is_file():
+            raise SbftError(
+                f"the {split} file '{path}' does not exist",
+                where=f"{where}.files.{split}",
+                fix="Check the path; relative paths are relative to the recipe's folder.",
+            )
+    result = {}
+    for split, path in files.items():
+        suffix = Path(path).suffix.lower()
+        file_format = spec.format or FILE_FORMATS.get(suffix)
+        if file_format is None:
+            raise SbftError(
+                f"cannot tell the format of '{path}' from its extension",
+                where=f"{where}.files.{split}",
+                fix="Set 'format:' to csv, json or parquet.",
+            )
+        options = dict(spec.loader_args)
+        if suffix == ".tsv" and not {"sep", "delimiter"} & options.keys():
+            options["sep"] = "\t"
+        try:
+            result[split] = datasets.load_dataset(
+                file_format, data_files={split: path}, split=split, **options
+            )
+        except Exception as exc:
+            raise SbftError(
+                f"cannot read '{path}': {_root_cause(exc)}",
+                where=f"{where}.files.{split}",
+                fix="Reader options go under 'loader_args' and pass to datasets.load_dataset "
+                "(e.g. sep, names, header, quoting: 3 for unescaped quotes).",
+            ) from None
+    return result
+
+
+def _root_cause(exc: BaseException) -> str:
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _prepare_split(data: Dataset, prepared: PreparedDataset, split: str) -> Dataset:
+    spec, where = prepared.spec, f"datasets.{prepared.name} ({split} split)"
+    needed = spec.input_columns + ([spec.label] if spec.label else [])
+    missing = [c for c in needed if c not in data.column_names]
+    if missing:
+        raise SbftError(
+            f"column(s) {', '.join(missing)} not found; {spec.loss.name} needs "
+            f"{', '.join(needed)} ({prepared.loss_info.inputs}) and the data has "
+            f"{', '.join(data.column_names)}",
+            where=where,
+            fix="Name existing columns under 'columns:' / 'label:'; for files without a header, "
+            "give column names with loader_args: {names: [...]} (csv) .",
+        )
+    if len(data) == 0:
+        raise SbftError(f"the {split} split is empty", where=where, fix="Check the file's contents.")
+    if spec.max_samples is not None and len(data) > spec.max_samples:
+        data = data.select(range(spec.max_samples))
+    data = data.select_columns(needed)  # in the recipe's order: the loss reads by position
+    if spec.renames:
+        data = data.rename_columns(spec.renames)
+    for column in prepared.inputs:
+        _check_texts(data[column], column, where)
+    if spec.label:
+        data = data.rename_column(spec.label, LABEL)
+        data = _prepare_label(data, prepared, where)
+    return data
+
+
+def _check_texts(values: list[Any], column: str, where: str) -> None:
+    for row, value in enumerate(values, start=1):
+        if not isinstance(value, str):
+            raise SbftError(
+                f"row {row} of column '{column}' holds {value!r} instead of text",
+                where=where,
+                fix="Fill or drop rows with missing text; for a raw TSV with stray quotes, "
+                "read it with loader_args: {quoting: 3}.",
+            )
+
+
+def _prepare_label(data: Dataset, prepared: PreparedDataset, where: str) -> Dataset:
+    spec, info = prepared.spec, prepared.loss_info
+    values = data[LABEL]
+    if info.label == "class" and any(isinstance(v, str) for v in values):
+        if prepared.class_names is None:
+            prepared.class_names = sorted({str(v) for v in values})
+        ids = {name: i for i, name in enumerate(prepared.class_names)}
+        unknown = sorted({str(v) for v in values} - ids.keys())
+        if unknown:
+            raise SbftError(
+                f"label(s) {', '.join(unknown)} do not occur in the train split",
+                where=where,
+                fix="Every class in dev/test must also appear in train.",
+            )
+        return data.map(lambda row: {LABEL: ids[str(row[LABEL])]})
+    bad = next((v for v in values if isinstance(v, bool) or not isinstance(v, (int, float))), None)
+    if bad is not None or any(v != v for v in values):
+        raise SbftError(
+            f"the label column '{spec.label}' holds {bad!r}, not a number",
+            where=where,
+            fix=f"{spec.loss.name} needs a numeric {info.label} label; check 'label:' names the "
+            "right column.",
+        )
+    if spec.label_range is not None:
+        low, high = spec.label_range
+        data = data.map(lambda row: {LABEL: (row[LABEL] - low) / (high - low)})
+        values = data[LABEL]
+    if info.label == "class":
+        if any(float(v) != int(v) for v in values):
+            raise SbftError(
+                f"{spec.loss.name} needs integer class labels, but '{spec.label}' holds fractions",
+                where=where,
+                fix="Use a score loss (CoSENTLoss) for graded labels.",
+            )
+        data = data.map(lambda row: {LABEL: int(row[LABEL])})
+        values = data[LABEL]
+    else:
+        from datasets import Value
+
+        data = data.cast_column(LABEL, Value("float32"))
+    if info.label_range is not None:
+        low, high = info.label_range
+        outside = [v for v in values if not low - 1e-6 <= v <= high + 1e-6]
+        if outside:
+            raise SbftError(
+                f"{spec.loss.name} expects labels in {low:g}..{high:g}, but '{spec.label}' has "
+                f"values from {min(values):g} to {max(values):g}",
+                where=where,
+                fix=f"Rescale with label_range: [{min(values):g}, {max(values):g}] "
+                "(or the scale's true bounds).",
+            )
+    return data

@@ -1,0 +1,38 @@
+"""One error type for everything the user can fix, so the CLI can print it as one paragraph."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class SbftError(Exception):
+    """A problem in the user's input: what went wrong, where, and how to fix it.
+
+    The CLI prints it as a single paragraph and exits with code 2, without a traceback.
+    """
+
+    def __init__(self, what: str, *, where: str | None = None, fix: str | None = None) -> None:
+        self.what = what.rstrip(".")
+        self.where = where
+        self.fix = fix
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.what}." if self.where else f"{self.what}."
+        return f"{text} {self.fix}" if self.fix else text
+
+
+def closest(name: str, choices: Iterable[str]) -> str | None:
+    """The most similar valid name, for 'did you mean' hints."""
+    matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return matches[0] if matches else None
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """A fix sentence that names the closest valid choice, or lists them all."""
+    choices = sorted(choices)
+    match = closest(name, choices)
+    if match:
+        return f"Did you mean '{match}'?"
+    return "Valid choices: " + ", ".join(choices) + "."

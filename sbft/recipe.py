@@ -1,0 +1,405 @@
+"""The recipe: a YAML file validated into typed objects before anything heavy is imported.
+
+Validation is strict (unknown keys are errors with a 'did you mean') and pure Python, so
+`sbft check` and the first second of `sbft train` stay fast. Checks that need the
+ecosystem (training-argument names, loss signatures) happen where those objects are built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from sbft.errors import SbftError, did_you_mean
+
+SPLITS = ("train", "dev", "test")
+POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
+EVALUATORS = (
+    "auto",
+    "none",
+    "embedding-similarity",
+    "binary-classification",
+    "triplet",
+    "information-retrieval",
+)
+FILE_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+
+
+@dataclass
+class ModelSpec:
+    """The base model: a hub id, a saved sentence-transformers folder, or a plain transformer."""
+
+    name: str
+    type: Literal["bi-encoder"] = "bi-encoder"
+    pooling: str | None = None
+    """Pooling for a plain transformer; None keeps a saved model's own pooling (mean otherwise)."""
+    normalize: bool | None = None
+    """Add (true) or remove (false) a Normalize module; None keeps the model's own choice."""
+    max_seq_length: int | None = None
+    trust_remote_code: bool = False
+
+
+@dataclass
+class LossSpec:
+    """A sentence-transformers loss by class name; wrappers (MatryoshkaLoss...) take an inner loss."""
+
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+    inner: LossSpec | None = None
+
+
+@dataclass
+class DatasetSpec:
+    """One dataset, its splits, the columns the loss sees (in order) and its loss."""
+
+    columns: list[str] | dict[str, str]
+    """Input columns in the order the loss expects; a mapping renames source -> new name."""
+    loss: LossSpec
+    files: dict[str, str] = field(default_factory=dict)
+    """Local files per split (train/dev/test): csv, tsv, json, jsonl or parquet."""
+    hub: str | None = None
+    subset: str | None = None
+    splits: dict[str, str] = field(
+        default_factory=lambda: {"train": "train", "dev": "validation", "test": "test"}
+    )
+    """For hub datasets: sbft split -> the hub's split name."""
+    format: str | None = None
+    loader_args: dict[str, Any] = field(default_factory=dict)
+    """Passed straight to datasets.load_dataset (sep, names, quoting, header...)."""
+    label: str | None = None
+    label_range: list[float] | None = None
+    """[low, high]: rescale the label linearly to 0..1 (e.g. [0, 5] for STS scores)."""
+    max_samples: int | None = None
+    """Keep at most this many rows of each split (the first ones)."""
+    evaluator: str = "auto"
+
+    @property
+    def input_columns(self) -> list[str]:
+        return list(self.columns)
+
+    @property
+    def renames(self) -> dict[str, str]:
+        return dict(self.columns) if isinstance(self.columns, dict) else {}
+
+
+@dataclass
+class EvaluationSpec:
+    """What gets evaluated outside of training itself."""
+
+    baseline: bool = True
+    """Evaluate the base model on dev (and test) before training."""
+    test: bool = True
+
+
+@dataclass
+class Recipe:
+    model: ModelSpec
+    datasets: dict[str, DatasetSpec]
+    name: str = "run"
+    output_dir: str | None = None
+    """Run folder, relative to the working directory; default runs/<name>."""
+    training: dict[str, Any] = field(default_factory=dict)
+    """Any field of SentenceTransformerTrainingArguments."""
+    evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
+    source: Path | None = field(default=None, metadata={"internal": True})
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir or f"runs/{self.name}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved recipe, every default filled in, as plain YAML-able data."""
+        data = dataclasses.asdict(self)
+        data.pop("source")
+        return data
+
+
+# --- loading -------------------------------------------------------------------------------
+
+_SHORTHAND = {LossSpec: "name"}  # `loss: CoSENTLoss` means `loss: {name: CoSENTLoss}`
+_ENV_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Read, override (`--set a.b=c`), expand environment variables, and validate a recipe."""
+    path = Path(path)
+    if not path.is_file():
+        raise SbftError(
+            f"recipe file '{path}' does not exist",
+            fix="Check the path, or start from one of the recipes in configs/.",
+        )
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SbftError(
+            f"the recipe is not valid YAML ({problem})",
+            where=where,
+            fix="Check indentation and quoting around that spot; values with ':' or '#' need quotes.",
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise SbftError(f"the recipe is not UTF-8 text ({exc.reason})", where=str(path)) from None
+    if not isinstance(raw, dict):
+        raise SbftError(
+            "the recipe must be a mapping with at least 'model' and 'datasets'",
+            where=str(path),
+            fix="See configs/quickstart.yaml for a complete example.",
+        )
+    for override in overrides or []:
+        apply_override(raw, override)
+    raw = _expand_env(raw, "")
+    recipe = _build(Recipe, raw, "")
+    recipe.source = path.resolve()
+    _check_semantics(recipe)
+    _resolve_paths(recipe, path.resolve().parent)
+    return recipe
+
+
+def apply_override(raw: dict[str, Any], override: str) -> None:
+    """Apply one `key.path=value` override; the value is parsed as YAML (3e-5, true, [1, 2])."""
+    key, sep, value = override.partition("=")
+    if not sep or not key.strip():
+        raise SbftError(
+            f"the override '{override}' is not of the form key.path=value",
+            where="--set",
+            fix="For example: --set training.learning_rate=3e-5",
+        )
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        parsed = value
+    *parents, last = key.strip().split(".")
+    node = raw
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise SbftError(f"cannot set '{key}': '{part}' is not a mapping in the recipe", where="--set")
+        node = child
+    node[last] = parsed
+
+
+def _expand_env(value: Any, where: str) -> Any:
+    """Expand ${VAR} and ${VAR:-default} in strings.
+
+    A variable at the start of a string that holds a relative path is taken relative to the
+    working directory (where the user set it), not to the recipe's folder.
+    """
+    if isinstance(value, dict):
+        return {k: _expand_env(v, _join(where, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        found = os.environ.get(name)
+        if found is None:
+            if default is None:
+                raise SbftError(
+                    f"environment variable {name} is not set",
+                    where=where,
+                    fix=f"Set it (export {name}=...) or give a default: ${{{name}:-value}}.",
+                )
+            return default
+        if match.start() == 0 and found and not os.path.isabs(found):
+            return os.path.abspath(found)
+        return found
+
+    return _ENV_VAR.sub(substitute, value)
+
+
+def _join(where: str, key: Any) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    """Build dataclass `cls` from raw YAML data, checking keys and types."""
+    if cls in _SHORTHAND and isinstance(raw, str):
+        raw = {_SHORTHAND[cls]: raw}
+    if not isinstance(raw, dict):
+        raise SbftError(
+            f"expected a mapping, got {_describe(raw)}",
+            where=where or "recipe",
+            fix=f"Write '{where or 'recipe'}' as 'key: value' lines.",
+        )
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    for key in raw:
+        if key not in known:
+            raise SbftError(
+                f"unknown key '{key}'",
+                where=_join(where, key),
+                fix=did_you_mean(str(key), known),
+            )
+    values = {}
+    for name, f in known.items():
+        if name in raw:
+            values[name] = _coerce(raw[name], hints[name], _join(where, name))
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise SbftError(
+                f"the required key '{name}' is missing",
+                where=where or "recipe",
+                fix=f"Add '{name}:' to the recipe (see configs/quickstart.yaml).",
+            )
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Check `value` against a type hint, converting where YAML is loose (int -> float)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        candidates = [a for a in args if a is not type(None)]
+        errors = []
+        for candidate in candidates:
+            try:
+                return _coerce(value, candidate, where)
+            except SbftError as exc:
+                errors.append(exc)
+        if len(candidates) == 1:
+            raise errors[0]
+        raise SbftError(
+            f"expected {' or '.join(_type_name(c) for c in candidates)}, got {_describe(value)}",
+            where=where,
+        )
+    if origin is Literal:
+        if value not in args:
+            raise SbftError(f"'{value}' is not allowed", where=where, fix=did_you_mean(str(value), args))
+        return value
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise SbftError(f"expected a list, got {_describe(value)}", where=where)
+        return [_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SbftError(f"expected a mapping, got {_describe(value)}", where=where)
+        return {_coerce(k, args[0], where): _coerce(v, args[1], _join(where, k)) for k, v in value.items()}
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise SbftError(f"expected {_type_name(hint)}, got {_describe(value)}", where=where)
+    return value
+
+
+def _type_name(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin is list:
+        return "a list"
+    if origin is dict or dataclasses.is_dataclass(hint):
+        return "a mapping"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(hint, str(hint))
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    kind = {dict: "a mapping", list: "a list", str: "the string", bool: "the boolean"}.get(
+        type(value), type(value).__name__
+    )
+    return kind if isinstance(value, (dict, list)) else f"{kind} {value!r}"
+
+
+def _check_semantics(recipe: Recipe) -> None:
+    """Rules that span fields: what the type hints alone cannot say."""
+    from sbft.losses import check_loss_spec
+
+    model = recipe.model
+    if model.pooling is not None and model.pooling not in POOLING_MODES:
+        raise SbftError(
+            f"unknown pooling '{model.pooling}'",
+            where="model.pooling",
+            fix=did_you_mean(model.pooling, POOLING_MODES),
+        )
+    if model.max_seq_length is not None and model.max_seq_length <= 0:
+        raise SbftError("max_seq_length must be positive", where="model.max_seq_length")
+    if not recipe.datasets:
+        raise SbftError("the recipe names no datasets", where="datasets", fix="Add at least one dataset.")
+    for name, dataset in recipe.datasets.items():
+        where = f"datasets.{name}"
+        if bool(dataset.files) == bool(dataset.hub):
+            raise SbftError(
+                "give either 'files' (local files per split) or 'hub' (a hub dataset id)",
+                where=where,
+                fix="For local data: files: {train: train.csv, dev: dev.csv, test: test.csv}.",
+            )
+        for split in [*dataset.files, *(dataset.splits if dataset.hub else ())]:
+            if split not in SPLITS:
+                raise SbftError(
+                    f"unknown split '{split}'",
+                    where=f"{where}.{'files' if dataset.files else 'splits'}.{split}",
+                    fix=f"Splits are {', '.join(SPLITS)}. " + did_you_mean(split, SPLITS),
+                )
+        if dataset.format is not None and dataset.format not in set(FILE_FORMATS.values()):
+            raise SbftError(
+                f"unknown format '{dataset.format}'",
+                where=f"{where}.format",
+                fix=did_you_mean(dataset.format, set(FILE_FORMATS.values())),
+            )
+        if not dataset.columns:
+            raise SbftError(
+                "no input columns given",
+                where=f"{where}.columns",
+                fix="List the text columns in the order the loss expects, e.g. [sentence1, sentence2].",
+            )
+        if dataset.label is not None and dataset.label in dataset.input_columns:
+            raise SbftError(
+                f"the label column '{dataset.label}' is also listed as an input column",
+                where=f"{where}.columns",
+                fix="Inputs are the text columns only; name the label with 'label:'.",
+            )
+        if dataset.label_range is not None:
+            if len(dataset.label_range) != 2 or dataset.label_range[0] >= dataset.label_range[1]:
+                raise SbftError(
+                    "label_range must be [low, high] with low < high",
+                    where=f"{where}.label_range",
+                    fix="For STS scores from 0 to 5: label_range: [0, 5].",
+                )
+            if dataset.label is None:
+                raise SbftError("label_range is set but no label column is named", where=f"{where}.label")
+        if dataset.max_samples is not None and dataset.max_samples <= 0:
+            raise SbftError("max_samples must be positive", where=f"{where}.max_samples")
+        if dataset.evaluator not in EVALUATORS:
+            raise SbftError(
+                f"unknown evaluator '{dataset.evaluator}'",
+                where=f"{where}.evaluator",
+                fix=did_you_mean(dataset.evaluator, EVALUATORS),
+            )
+        check_loss_spec(dataset.loss, dataset, where)
+
+
+def _resolve_paths(recipe: Recipe, base: Path) -> None:
+    """Relative data paths are relative to the recipe's folder, so recipes are portable."""
+    for dataset in recipe.datasets.values():
+        dataset.files = {
+            split: str(path if Path(path).is_absolute() else (base / path).resolve())
+            for split, path in dataset.files.items()
+        }
+    if not _is_hub_id_like(recipe.model.name, base):
+        recipe.model.name = str((base / recipe.model.name).resolve())
+
+
+def _is_hub_id_like(name: str, base: Path) -> bool:
+    """A model name stays as written unless it is a relative path that exists next to the recipe."""
+    return Path(name).is_absolute() or not (base / name).exists()
+
+
+def dump_recipe(recipe: Recipe) -> str:
+    return yaml.safe_dump(recipe.to_dict(), sort_keys=False, allow_unicode=True)

@@ -1,0 +1,88 @@
+"""The run folder: one place with predictable names for everything a run made.
+
+RUN_DIR/
+  model/           the final model (SentenceTransformer(RUN_DIR/model)), with its model card
+  metrics.json     baseline_dev, baseline_test, final_dev, test, evaluations, training
+  metrics.jsonl    every log entry as it arrived (training loss, lr, evaluations)
+  recipe.yaml      the resolved recipe, every default filled in: rerun it with `sbft train`
+  run.json         package versions, machine, timings
+  checkpoints/     trainer checkpoints (for resuming)
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sbft.errors import SbftError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+MODEL = "model"
+METRICS = "metrics.json"
+METRICS_LOG = "metrics.jsonl"
+RECIPE = "recipe.yaml"
+RUN_INFO = "run.json"
+CHECKPOINTS = "checkpoints"
+PACKAGES = ("sbft", "sentence-transformers", "transformers", "torch", "datasets", "accelerate")
+
+
+def ensure_fresh(run_dir: Path, overwrite: bool) -> None:
+    """Never overwrite a finished or started run without being asked to."""
+    markers = [run_dir / name for name in (MODEL, METRICS, METRICS_LOG, CHECKPOINTS)]
+    if not any(m.exists() for m in markers):
+        return
+    if not overwrite:
+        raise SbftError(
+            f"the output folder '{run_dir}' already holds a run",
+            fix="Choose another folder with -o/--output-dir, or pass --overwrite to replace it.",
+        )
+    for marker in markers:
+        if marker.is_dir():
+            shutil.rmtree(marker)
+        elif marker.exists():
+            marker.unlink()
+
+
+def save_model_atomically(model: SentenceTransformer, run_dir: Path) -> Path:
+    """Write to a temporary folder, then rename: a crash never leaves a half-written model."""
+    final = run_dir / MODEL
+    partial = run_dir / f".{MODEL}.partial"
+    if partial.exists():
+        shutil.rmtree(partial)
+    model.save(str(partial))
+    if final.exists():
+        shutil.rmtree(final)
+    partial.rename(final)
+    return final
+
+
+def write_json(path: Path, data: Any) -> None:
+    temporary = path.with_suffix(path.suffix + ".partial")
+    temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    temporary.replace(path)
+
+
+def environment() -> dict[str, Any]:
+    """Versions and machine facts, for reproducing a run."""
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    import torch
+
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": versions,
+        "cuda": torch.cuda.is_available(),
+        "cpu_threads": torch.get_num_threads(),
+    }

@@ -1,0 +1,93 @@
+"""Fixtures: a tiny BERT built from scratch (no download) and tiny datasets of every shape."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parent.parent
+STSB_DIR = REPO.parent / "shared" / "data" / "stsb"
+
+WORDS = (
+    "a the man woman child dog cat bird plays sings runs eats drinks reads writes guitar piano "
+    "ball food water book letter car bike train road park house garden sky sun rain big small "
+    "red blue green happy sad quickly slowly today yesterday in on at with near"
+).split()
+
+
+def sentences(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 9))) for _ in range(count)]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer, 32-dim BERT with a WordPiece tokenizer trained on WORDS: a plain transformer."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    path = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokenizer.train_from_iterator(
+        sentences(500, 0) + WORDS, trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials)
+    )
+    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    BertTokenizerFast(tokenizer_object=tokenizer).save_pretrained(path)
+    config = BertConfig(
+        vocab_size=tokenizer.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    BertModel(config).save_pretrained(path)
+    return path
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture()
+def pair_score_files(tmp_path: Path) -> dict[str, Path]:
+    """(sentence1, sentence2, score 0-5) as csv files with a header, one per split."""
+    files = {}
+    for split, (count, seed) in {"train": (48, 1), "dev": (16, 2), "test": (16, 3)}.items():
+        rng = random.Random(seed)
+        first, second = sentences(count, seed), sentences(count, seed + 100)
+        lines = ["sentence1,sentence2,score"]
+        lines += [f"{a},{b},{rng.randint(0, 50) / 10}" for a, b in zip(first, second, strict=True)]
+        files[split] = tmp_path / f"sts-{split}.csv"
+        files[split].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return files
+
+
+@pytest.fixture()
+def pair_files(tmp_path: Path) -> dict[str, Path]:
+    """(query, answer) jsonl files: retrieval pairs without a label."""
+    files = {}
+    for split, (count, seed) in {"train": (48, 11), "dev": (12, 12), "test": (12, 13)}.items():
+        rows = [
+            {"answer": a, "query": q}  # answer first: the recipe must put query first
+            for q, a in zip(sentences(count, seed), sentences(count, seed + 100), strict=True)
+        ]
+        files[split] = write_jsonl(tmp_path / f"qa-{split}.jsonl", rows)
+    return files
