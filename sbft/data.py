@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sbft.errors import SbftError
-from sbft.losses import LossInfo, effective_info
+from sbft.losses import LabelKind, LossInfo, effective_info
 from sbft.recipe import FILE_FORMATS, SPLITS, DatasetSpec
 
 if TYPE_CHECKING:
@@ -31,14 +31,22 @@ class PreparedDataset:
     class_names: list[str] | None = None
     """For string class labels: the name of each id."""
     inputs: list[str] = field(default_factory=list)
+    label_kind: LabelKind = None
+    """'score' (float) or 'class' (int): from the loss, or from the data when there is none."""
 
     @property
     def has_label(self) -> bool:
         return self.spec.label is not None
 
     @property
-    def loss_info(self) -> LossInfo:
-        return effective_info(self.spec.loss)
+    def loss_info(self) -> LossInfo | None:
+        """What the loss expects; None for a dataset used for evaluation only."""
+        return effective_info(self.spec.loss) if self.spec.loss else None
+
+    @property
+    def user(self) -> str:
+        """Who needs the columns, for error messages."""
+        return self.spec.loss.name if self.spec.loss else "evaluation"
 
 
 def load_datasets(specs: dict[str, DatasetSpec]) -> dict[str, PreparedDataset]:
@@ -131,9 +139,8 @@ def _prepare_split(data: Dataset, prepared: PreparedDataset, split: str) -> Data
     missing = [c for c in needed if c not in data.column_names]
     if missing:
         raise SbftError(
-            f"column(s) {', '.join(missing)} not found; {spec.loss.name} needs "
-            f"{', '.join(needed)} ({prepared.loss_info.inputs}) and the data has "
-            f"{', '.join(data.column_names)}",
+            f"column(s) {', '.join(missing)} not found; {prepared.user} needs "
+            f"{', '.join(needed)} and the data has {', '.join(data.column_names)}",
             where=where,
             fix="Name existing columns under 'columns:' / 'label:'; for files without a header, "
             "give column names with loader_args: {names: [...]} (csv) .",
@@ -167,52 +174,68 @@ def _check_texts(values: list[Any], column: str, where: str) -> None:
 def _prepare_label(data: Dataset, prepared: PreparedDataset, where: str) -> Dataset:
     spec, info = prepared.spec, prepared.loss_info
     values = data[LABEL]
-    if info.label == "class" and any(isinstance(v, str) for v in values):
-        if prepared.class_names is None:
-            prepared.class_names = sorted({str(v) for v in values})
-        ids = {name: i for i, name in enumerate(prepared.class_names)}
-        unknown = sorted({str(v) for v in values} - ids.keys())
-        if unknown:
+    if any(isinstance(v, str) for v in values):
+        if info is not None and info.label != "class":
+            example = next(v for v in values if isinstance(v, str))
             raise SbftError(
-                f"label(s) {', '.join(unknown)} do not occur in the train split",
+                f"the label column '{spec.label}' holds text (e.g. {example!r}), "
+                f"but {prepared.user} needs a numeric {info.label}",
                 where=where,
-                fix="Every class in dev/test must also appear in train.",
+                fix="Check that 'label:' names the score column, or use a class loss such as SoftmaxLoss.",
             )
-        return data.map(lambda row: {LABEL: ids[str(row[LABEL])]})
+        return _class_ids(data, prepared, where)
     bad = next((v for v in values if isinstance(v, bool) or not isinstance(v, (int, float))), None)
     if bad is not None or any(v != v for v in values):
         raise SbftError(
             f"the label column '{spec.label}' holds {bad!r}, not a number",
             where=where,
-            fix=f"{spec.loss.name} needs a numeric {info.label} label; check 'label:' names the "
-            "right column.",
+            fix=f"{prepared.user} needs a numeric label; check 'label:' names the right column.",
         )
     if spec.label_range is not None:
         low, high = spec.label_range
         data = data.map(lambda row: {LABEL: (row[LABEL] - low) / (high - low)})
         values = data[LABEL]
-    if info.label == "class":
+    if prepared.label_kind is None:
+        integral = all(isinstance(v, int) for v in values)
+        prepared.label_kind = info.label if info else "class" if integral else "score"
+    if prepared.label_kind == "class":
         if any(float(v) != int(v) for v in values):
             raise SbftError(
-                f"{spec.loss.name} needs integer class labels, but '{spec.label}' holds fractions",
+                f"{prepared.user} needs integer class labels, but '{spec.label}' holds fractions",
                 where=where,
                 fix="Use a score loss (CoSENTLoss) for graded labels.",
             )
         data = data.map(lambda row: {LABEL: int(row[LABEL])})
-        values = data[LABEL]
     else:
         from datasets import Value
 
         data = data.cast_column(LABEL, Value("float32"))
-    if info.label_range is not None:
+    if info is not None and info.label_range is not None:
         low, high = info.label_range
         outside = [v for v in values if not low - 1e-6 <= v <= high + 1e-6]
         if outside:
             raise SbftError(
-                f"{spec.loss.name} expects labels in {low:g}..{high:g}, but '{spec.label}' has "
+                f"{prepared.user} expects labels in {low:g}..{high:g}, but '{spec.label}' has "
                 f"values from {min(values):g} to {max(values):g}",
                 where=where,
                 fix=f"Rescale with label_range: [{min(values):g}, {max(values):g}] "
                 "(or the scale's true bounds).",
             )
     return data
+
+
+def _class_ids(data: Dataset, prepared: PreparedDataset, where: str) -> Dataset:
+    """String class labels -> ids, numbered in sorted order of the train split's labels."""
+    values = data[LABEL]
+    if prepared.class_names is None:
+        prepared.class_names = sorted({str(v) for v in values})
+        prepared.label_kind = "class"
+    ids = {name: i for i, name in enumerate(prepared.class_names)}
+    unknown = sorted({str(v) for v in values} - ids.keys())
+    if unknown:
+        raise SbftError(
+            f"label(s) {', '.join(unknown)} do not occur in the train split",
+            where=where,
+            fix="Every class in dev/test must also appear in train.",
+        )
+    return data.map(lambda row: {LABEL: ids[str(row[LABEL])]})

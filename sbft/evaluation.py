@@ -28,7 +28,7 @@ def evaluator_kind(prepared: PreparedDataset, split: str) -> str:
         if prepared.has_label:
             if n_inputs != 2:
                 chosen = "none"
-            elif prepared.loss_info.label == "score":
+            elif prepared.label_kind == "score":
                 chosen = "embedding-similarity"
             elif data is not None and set(data[LABEL]) <= {0, 1}:
                 chosen = "binary-classification"

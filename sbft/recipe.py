@@ -62,7 +62,8 @@ class DatasetSpec:
 
     columns: list[str] | dict[str, str]
     """Input columns in the order the loss expects; a mapping renames source -> new name."""
-    loss: LossSpec
+    loss: LossSpec | None = None
+    """Required to train on the dataset; a dataset without one is only evaluated."""
     files: dict[str, str] = field(default_factory=dict)
     """Local files per split (train/dev/test): csv, tsv, json, jsonl or parquet."""
     hub: str | None = None
@@ -381,6 +382,12 @@ def _check_semantics(recipe: Recipe) -> None:
                 f"unknown evaluator '{dataset.evaluator}'",
                 where=f"{where}.evaluator",
                 fix=did_you_mean(dataset.evaluator, EVALUATORS),
+            )
+        if dataset.loss is None:
+            raise SbftError(
+                "no loss is given for this dataset",
+                where=f"{where}.loss",
+                fix="Name one, e.g. 'loss: CoSENTLoss' for scored pairs (`sbft losses` lists them).",
             )
         check_loss_spec(dataset.loss, dataset, where)
 

@@ -1,0 +1,53 @@
+"""The command line: thin typed functions, one module per verb, that call the library.
+
+Heavy libraries (torch, transformers, sentence-transformers) are imported inside commands,
+so `sbft --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import typer
+
+from sbft.errors import SbftError
+
+app = typer.Typer(
+    name="sbft",
+    help="Fine-tune, evaluate and use sentence-embedding models from one YAML recipe.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def user_errors(command):
+    """Print an SbftError as one paragraph on stderr and exit with code 2, no traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except SbftError as error:
+            from rich.console import Console
+
+            Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {error}", soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+@app.command()
+def version() -> None:
+    """Print the sbft version."""
+    from sbft import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app(prog_name="sbft")
+
+
+# One module per verb; importing them registers the commands (they import nothing heavy).
+from sbft.cli import train  # noqa: E402, F401
