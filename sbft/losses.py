@@ -230,6 +230,14 @@ LOSSES: dict[str, LossInfo] = {
 }
 
 
+MODEL_TYPES = ("bi-encoder",)
+
+
+def catalogue(model_type: str = "bi-encoder") -> dict[str, LossInfo]:
+    """The losses a recipe of this model type accepts: one source for validation and docs."""
+    return {"bi-encoder": LOSSES}[model_type]
+
+
 def effective_info(spec: LossSpec) -> LossInfo:
     """The info that decides data shape: a wrapper's shape is that of its inner loss."""
     info = LOSSES[spec.name]

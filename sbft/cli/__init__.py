@@ -49,5 +49,16 @@ def main() -> None:
     app(prog_name="sbft")
 
 
-# One module per verb; importing them registers the commands (they import nothing heavy).
-from sbft.cli import train  # noqa: E402, F401
+def _register_commands() -> None:
+    """Import every verb module of this package; each registers its command on `app`.
+
+    Verb modules import nothing heavy at module level, so this keeps `sbft --help` instant.
+    """
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+_register_commands()
