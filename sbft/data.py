@@ -33,6 +33,7 @@ class PreparedDataset:
     inputs: list[str] = field(default_factory=list)
     label_kind: LabelKind = None
     """'score' (float) or 'class' (int): from the loss, or from the data when there is none."""
+    model_type: str = "bi-encoder"
 
     @property
     def has_label(self) -> bool:
@@ -41,7 +42,7 @@ class PreparedDataset:
     @property
     def loss_info(self) -> LossInfo | None:
         """What the loss expects; None for a dataset used for evaluation only."""
-        return effective_info(self.spec.loss) if self.spec.loss else None
+        return effective_info(self.spec.loss, self.model_type) if self.spec.loss else None
 
     @property
     def user(self) -> str:
@@ -49,14 +50,20 @@ class PreparedDataset:
         return self.spec.loss.name if self.spec.loss else "evaluation"
 
 
-def load_datasets(specs: dict[str, DatasetSpec]) -> dict[str, PreparedDataset]:
-    return {name: load_prepared(name, spec) for name, spec in specs.items()}
+def load_datasets(
+    specs: dict[str, DatasetSpec], model_type: str = "bi-encoder"
+) -> dict[str, PreparedDataset]:
+    return {name: load_prepared(name, spec, model_type=model_type) for name, spec in specs.items()}
 
 
-def load_prepared(name: str, spec: DatasetSpec, splits: tuple[str, ...] = SPLITS) -> PreparedDataset:
+def load_prepared(
+    name: str, spec: DatasetSpec, splits: tuple[str, ...] = SPLITS, model_type: str = "bi-encoder"
+) -> PreparedDataset:
     """Load and prepare every split the dataset declares (of those asked for)."""
     raw = _load_raw(name, spec, splits)
-    prepared = PreparedDataset(name=name, spec=spec, splits={}, inputs=_target_names(spec))
+    prepared = PreparedDataset(
+        name=name, spec=spec, splits={}, inputs=_target_names(spec), model_type=model_type
+    )
     for split in [s for s in SPLITS if s in raw]:  # train first: it defines the class ids
         prepared.splits[split] = _prepare_split(raw[split], prepared, split)
     return prepared
@@ -153,16 +160,25 @@ def _prepare_split(data: Dataset, prepared: PreparedDataset, split: str) -> Data
     if spec.renames:
         data = data.rename_columns(spec.renames)
     for column in prepared.inputs:
-        _check_texts(data[column], column, where)
+        listwise = prepared.loss_info is not None and prepared.loss_info.listwise
+        _check_texts(data[column], column, where, as_lists=listwise and column == prepared.inputs[-1])
     if spec.label:
         data = data.rename_column(spec.label, LABEL)
         data = _prepare_label(data, prepared, where)
     return data
 
 
-def _check_texts(values: list[Any], column: str, where: str) -> None:
+def _check_texts(values: list[Any], column: str, where: str, as_lists: bool = False) -> None:
+    """Every row holds text (or, for a listwise documents column, a list of texts)."""
     for row, value in enumerate(values, start=1):
-        if not isinstance(value, str):
+        if as_lists:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise SbftError(
+                    f"row {row} of column '{column}' holds {value!r} instead of a list of texts",
+                    where=where,
+                    fix="Listwise losses read one query and a list of documents per row (jsonl works best).",
+                )
+        elif not isinstance(value, str):
             raise SbftError(
                 f"row {row} of column '{column}' holds {value!r} instead of text",
                 where=where,
@@ -174,6 +190,8 @@ def _check_texts(values: list[Any], column: str, where: str) -> None:
 def _prepare_label(data: Dataset, prepared: PreparedDataset, where: str) -> Dataset:
     spec, info = prepared.spec, prepared.loss_info
     values = data[LABEL]
+    if info is not None and info.label == "scores":
+        return _prepare_score_lists(data, prepared, where)
     if any(isinstance(v, str) for v in values):
         if info is not None and info.label != "class":
             example = next(v for v in values if isinstance(v, str))
@@ -239,3 +257,18 @@ def _class_ids(data: Dataset, prepared: PreparedDataset, where: str) -> Dataset:
             fix="Every class in dev/test must also appear in train.",
         )
     return data.map(lambda row: {LABEL: ids[str(row[LABEL])]})
+
+
+def _prepare_score_lists(data: Dataset, prepared: PreparedDataset, where: str) -> Dataset:
+    """Listwise labels: one relevance score per document of the row."""
+    documents = prepared.inputs[-1]
+    for row, (docs, scores) in enumerate(zip(data[documents], data[LABEL], strict=True), start=1):
+        if not isinstance(scores, list) or len(scores) != len(docs):
+            raise SbftError(
+                f"row {row}: the label must be a list with one score per document "
+                f"({len(docs)} documents, label {scores!r})",
+                where=where,
+                fix=f"Give '{prepared.spec.label}' as a list of numbers as long as '{documents}'.",
+            )
+    prepared.label_kind = "scores"
+    return data

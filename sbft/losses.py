@@ -14,12 +14,13 @@ from sbft.errors import SbftError, did_you_mean
 
 if TYPE_CHECKING:
     from datasets import Dataset
-    from sentence_transformers import SentenceTransformer
+    from sentence_transformers import CrossEncoder, SentenceTransformer
     from torch import nn
 
     from sbft.recipe import DatasetSpec, LossSpec
 
-LabelKind = Literal["score", "class"] | None
+LabelKind = Literal["score", "class", "scores"] | None
+"""score: one float per row; class: one integer; scores: a list of floats (listwise losses)."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class LossInfo:
     wrapper: bool = False
     filled: tuple[str, ...] = ()
     """Arguments sbft fills in from the model or the data."""
+    listwise: bool = False
+    """The second input column holds a list of documents per query."""
 
 
 _PAIR_SCORE = "(sentence1, sentence2) + score"
@@ -230,32 +233,108 @@ LOSSES: dict[str, LossInfo] = {
 }
 
 
-MODEL_TYPES = ("bi-encoder",)
+_LISTWISE = "(query, [documents]) + [scores]"
+_LISTWISE_NOTE = " The documents column holds a list per query, the label a list of relevance scores."
+
+CROSS_ENCODER_LOSSES: dict[str, LossInfo] = {
+    info.name: info
+    for info in [
+        LossInfo(
+            "BinaryCrossEntropyLoss",
+            "(query, passage) + score in 0..1",
+            2,
+            2,
+            "score",
+            "Pointwise relevance or similarity: the default reranker loss.",
+            label_range=(0.0, 1.0),
+        ),
+        LossInfo(
+            "CrossEntropyLoss",
+            "(sentence1, sentence2) + class",
+            2,
+            2,
+            "class",
+            "Classifies pairs into several classes (e.g. NLI); num_labels comes from the data.",
+        ),
+        LossInfo(
+            "MSELoss",
+            "(query, passage) + score",
+            2,
+            2,
+            "score",
+            "Regresses the model's score onto the label (e.g. a teacher's score).",
+        ),
+        LossInfo(
+            "MarginMSELoss",
+            "(query, positive, negative) + score margin",
+            3,
+            3,
+            "score",
+            "Distills a teacher's score margin between positive and negative.",
+        ),
+        LossInfo(
+            "MultipleNegativesRankingLoss",
+            "(query, positive[, negative...]), no label",
+            2,
+            None,
+            None,
+            "Other passages of the batch serve as negatives; only positive pairs needed.",
+        ),
+        LossInfo(
+            "CachedMultipleNegativesRankingLoss",
+            "(query, positive[, negative...]), no label",
+            2,
+            None,
+            None,
+            "MultipleNegativesRankingLoss with gradient caching: more negatives, little memory.",
+        ),
+        *(
+            LossInfo(name, _LISTWISE, 2, 2, "scores", summary + _LISTWISE_NOTE, listwise=True)
+            for name, summary in [
+                ("LambdaLoss", "Listwise learning to rank that optimises NDCG directly."),
+                ("ListNetLoss", "Listwise: matches the score distribution over each list."),
+                ("ListMLELoss", "Listwise: likelihood of the correct ranking of each list."),
+                ("PListMLELoss", "ListMLE with position weights: top ranks matter more."),
+                ("RankNetLoss", "Pairwise ranking within each list."),
+            ]
+        ),
+    ]
+}
+
+MODEL_TYPES = ("bi-encoder", "cross-encoder")
+_CATALOGUES = {"bi-encoder": LOSSES, "cross-encoder": CROSS_ENCODER_LOSSES}
+_LOSS_MODULES = {
+    "bi-encoder": "sentence_transformers.sentence_transformer.losses",
+    "cross-encoder": "sentence_transformers.cross_encoder.losses",
+}
 
 
 def catalogue(model_type: str = "bi-encoder") -> dict[str, LossInfo]:
     """The losses a recipe of this model type accepts: one source for validation and docs."""
-    return {"bi-encoder": LOSSES}[model_type]
+    return _CATALOGUES[model_type]
 
 
-def effective_info(spec: LossSpec) -> LossInfo:
+def effective_info(spec: LossSpec, model_type: str = "bi-encoder") -> LossInfo:
     """The info that decides data shape: a wrapper's shape is that of its inner loss."""
-    info = LOSSES[spec.name]
+    losses = catalogue(model_type)
+    info = losses[spec.name]
     while info.wrapper and spec.inner is not None:
         spec = spec.inner
-        info = LOSSES[spec.name]
+        info = losses[spec.name]
     return info
 
 
-def check_loss_spec(spec: LossSpec, dataset: DatasetSpec, dataset_where: str) -> None:
+def check_loss_spec(
+    spec: LossSpec, dataset: DatasetSpec, dataset_where: str, model_type: str = "bi-encoder"
+) -> None:
     """Check a loss against the catalogue and the dataset's declared columns (no heavy imports)."""
     where = f"{dataset_where}.loss"
-    _check_loss_name(spec, where)
+    _check_loss_name(spec, where, model_type)
     while spec.inner is not None:
         where += ".inner"
         spec = spec.inner
-        _check_loss_name(spec, where)
-    info = LOSSES[spec.name]
+        _check_loss_name(spec, where, model_type)
+    info = catalogue(model_type)[spec.name]
     n_inputs = len(dataset.input_columns)
     too_many = info.max_inputs is not None and n_inputs > info.max_inputs
     if n_inputs < info.min_inputs or too_many:
@@ -280,14 +359,22 @@ def check_loss_spec(spec: LossSpec, dataset: DatasetSpec, dataset_where: str) ->
         )
 
 
-def _check_loss_name(spec: LossSpec, where: str) -> None:
-    if spec.name not in LOSSES:
+def _check_loss_name(spec: LossSpec, where: str, model_type: str) -> None:
+    losses = catalogue(model_type)
+    if spec.name not in losses:
+        other = next((t for t in MODEL_TYPES if t != model_type and spec.name in catalogue(t)), None)
+        if other:
+            raise SbftError(
+                f"{spec.name} is a {other} loss, but model.type is {model_type}",
+                where=f"{where}.name",
+                fix=f"Set 'model.type: {other}', or choose a {model_type} loss: " + ", ".join(losses) + ".",
+            )
         raise SbftError(
             f"unknown loss '{spec.name}'",
             where=f"{where}.name",
-            fix=did_you_mean(spec.name, LOSSES) + " `sbft losses` lists them all.",
+            fix=did_you_mean(spec.name, losses) + " `sbft losses` lists them all.",
         )
-    info = LOSSES[spec.name]
+    info = losses[spec.name]
     if info.wrapper != (spec.inner is not None):
         raise SbftError(
             f"{spec.name} {'wraps another loss: add' if info.wrapper else 'takes no'} 'inner'",
@@ -299,15 +386,26 @@ def _check_loss_name(spec: LossSpec, where: str) -> None:
         )
 
 
-def build_loss(spec: LossSpec, model: SentenceTransformer, train: Dataset | None, where: str) -> nn.Module:
+def build_loss(
+    spec: LossSpec,
+    model: SentenceTransformer | CrossEncoder,
+    train: Dataset | None,
+    where: str,
+    model_type: str = "bi-encoder",
+) -> nn.Module:
     """Instantiate a loss, filling in what comes from the model or the data."""
-    from sentence_transformers.sentence_transformer import losses
+    import importlib
 
-    loss_class = getattr(losses, spec.name)
+    loss_class = getattr(importlib.import_module(_LOSS_MODULES[model_type]), spec.name)
     signature = inspect.signature(loss_class.__init__).parameters
-    accepted = [p for p in signature if p not in ("self", "model", "loss")]
+    open_ended = any(param.kind == param.VAR_KEYWORD for param in signature.values())
+    accepted = [
+        name
+        for name, param in signature.items()
+        if name not in ("self", "model", "loss") and param.kind != param.VAR_KEYWORD
+    ]
     for key in spec.args:
-        if key not in accepted:
+        if key not in accepted and not open_ended:
             raise SbftError(
                 f"{spec.name} does not take the argument '{key}'",
                 where=f"{where}.args.{key}",
@@ -315,7 +413,7 @@ def build_loss(spec: LossSpec, model: SentenceTransformer, train: Dataset | None
             )
     kwargs: dict[str, Any] = dict(spec.args)
     if spec.inner is not None:
-        kwargs["loss"] = build_loss(spec.inner, model, train, f"{where}.inner")
+        kwargs["loss"] = build_loss(spec.inner, model, train, f"{where}.inner", model_type)
     if spec.name == "SoftmaxLoss":
         kwargs.setdefault("embedding_dimension", model.get_embedding_dimension())
         if train is not None:

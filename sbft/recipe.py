@@ -22,14 +22,17 @@ from sbft.errors import SbftError, did_you_mean
 
 SPLITS = ("train", "dev", "test")
 POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
-EVALUATORS = (
-    "auto",
-    "none",
-    "embedding-similarity",
-    "binary-classification",
-    "triplet",
-    "information-retrieval",
-)
+EVALUATORS = {
+    "bi-encoder": (
+        "auto",
+        "none",
+        "embedding-similarity",
+        "binary-classification",
+        "triplet",
+        "information-retrieval",
+    ),
+    "cross-encoder": ("auto", "none", "correlation", "classification", "reranking"),
+}
 FILE_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
 
@@ -38,12 +41,15 @@ class ModelSpec:
     """The base model: a hub id, a saved sentence-transformers folder, or a plain transformer."""
 
     name: str
-    type: Literal["bi-encoder"] = "bi-encoder"
+    type: Literal["bi-encoder", "cross-encoder"] = "bi-encoder"
+    """bi-encoder: embeds each text alone (retrieval); cross-encoder: scores a pair (reranking)."""
     pooling: str | None = None
-    """Pooling for a plain transformer; None keeps a saved model's own pooling (mean otherwise)."""
+    """Bi-encoder pooling for a plain transformer; None keeps a saved model's own (mean otherwise)."""
     normalize: bool | None = None
     """Add (true) or remove (false) a Normalize module; None keeps the model's own choice."""
     max_seq_length: int | None = None
+    num_labels: int | None = None
+    """Cross-encoder outputs; None: the number of classes for CrossEntropyLoss, else 1."""
     trust_remote_code: bool = False
 
 
@@ -323,6 +329,21 @@ def _check_semantics(recipe: Recipe) -> None:
     from sbft.losses import check_loss_spec
 
     model = recipe.model
+    if model.type == "cross-encoder":
+        for key in ("pooling", "normalize"):
+            if getattr(model, key) is not None:
+                raise SbftError(
+                    f"'{key}' applies to bi-encoders only: a cross-encoder scores pairs, "
+                    "it makes no embeddings",
+                    where=f"model.{key}",
+                    fix=f"Remove '{key}', or set 'model.type: bi-encoder'.",
+                )
+    elif model.num_labels is not None:
+        raise SbftError(
+            "'num_labels' applies to cross-encoders only",
+            where="model.num_labels",
+            fix="Remove it, or set 'model.type: cross-encoder'.",
+        )
     if model.pooling is not None and model.pooling not in POOLING_MODES:
         raise SbftError(
             f"unknown pooling '{model.pooling}'",
@@ -377,11 +398,12 @@ def _check_semantics(recipe: Recipe) -> None:
                 raise SbftError("label_range is set but no label column is named", where=f"{where}.label")
         if dataset.max_samples is not None and dataset.max_samples <= 0:
             raise SbftError("max_samples must be positive", where=f"{where}.max_samples")
-        if dataset.evaluator not in EVALUATORS:
+        evaluators = EVALUATORS[model.type]
+        if dataset.evaluator not in evaluators:
             raise SbftError(
-                f"unknown evaluator '{dataset.evaluator}'",
+                f"'{dataset.evaluator}' is not a {model.type} evaluator",
                 where=f"{where}.evaluator",
-                fix=did_you_mean(dataset.evaluator, EVALUATORS),
+                fix=did_you_mean(dataset.evaluator, evaluators),
             )
         if dataset.loss is None:
             raise SbftError(
@@ -389,7 +411,7 @@ def _check_semantics(recipe: Recipe) -> None:
                 where=f"{where}.loss",
                 fix="Name one, e.g. 'loss: CoSENTLoss' for scored pairs (`sbft losses` lists them).",
             )
-        check_loss_spec(dataset.loss, dataset, where)
+        check_loss_spec(dataset.loss, dataset, where, model.type)
 
 
 def _resolve_paths(recipe: Recipe, base: Path) -> None:

@@ -19,7 +19,9 @@ from sbft.errors import SbftError, did_you_mean
 from sbft.recipe import Recipe, dump_recipe
 
 if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformerTrainingArguments
+    from transformers import TrainingArguments
+
+    from sbft.data import PreparedDataset
 
 IN_BATCH_NEGATIVE_LOSSES = (
     "MultipleNegativesRankingLoss",
@@ -67,20 +69,28 @@ def resolve_training(recipe: Recipe) -> dict[str, Any]:
     return settings
 
 
-def build_training_args(settings: dict[str, Any]) -> SentenceTransformerTrainingArguments:
-    """Map `training:` onto SentenceTransformerTrainingArguments; unknown fields are errors."""
-    from sentence_transformers import SentenceTransformerTrainingArguments
+# The trainer and its arguments for each model type, from sentence-transformers.
+TRAINERS = {
+    "bi-encoder": ("SentenceTransformerTrainer", "SentenceTransformerTrainingArguments"),
+    "cross-encoder": ("CrossEncoderTrainer", "CrossEncoderTrainingArguments"),
+}
 
-    fields = {f.name for f in dataclasses.fields(SentenceTransformerTrainingArguments) if f.init}
+
+def build_training_args(settings: dict[str, Any], model_type: str = "bi-encoder") -> TrainingArguments:
+    """Map `training:` onto the trainer's arguments dataclass; unknown fields are errors."""
+    import sentence_transformers
+
+    args_class = getattr(sentence_transformers, TRAINERS[model_type][1])
+    fields = {f.name for f in dataclasses.fields(args_class) if f.init}
     for key in settings:
         if key not in fields:
             raise SbftError(
-                f"'{key}' is not a field of SentenceTransformerTrainingArguments",
+                f"'{key}' is not a field of {args_class.__name__}",
                 where=f"training.{key}",
                 fix=did_you_mean(key, fields),
             )
     try:
-        return SentenceTransformerTrainingArguments(**settings)
+        return args_class(**settings)
     except (TypeError, ValueError) as exc:
         raise SbftError(
             f"invalid training arguments: {exc}",
@@ -102,10 +112,11 @@ def train(recipe: Recipe, *, overwrite: bool = False, console: Console | None = 
     run_folder.ensure_fresh(run_dir, overwrite)
     started = time.perf_counter()
     _quiet_libraries()
+    model_type = recipe.model.type
     settings = resolve_training(recipe)
-    args = build_training_args(settings)
+    args = build_training_args(settings, model_type)
 
-    from sentence_transformers import SentenceTransformerTrainer
+    import sentence_transformers
     from transformers import PrinterCallback, ProgressCallback
 
     from sbft.data import load_datasets
@@ -115,8 +126,7 @@ def train(recipe: Recipe, *, overwrite: bool = False, console: Console | None = 
     from sbft.reporting import MetricsCallback, comparison_table, metrics_table
 
     console.print(f"[bold]sbft train[/] {recipe.name} -> {run_dir}")
-    model = build_model(recipe.model)
-    datasets = load_datasets(recipe.datasets)
+    datasets = load_datasets(recipe.datasets, model_type)
     for name, prepared in datasets.items():
         if "train" not in prepared.splits:
             raise SbftError(
@@ -124,8 +134,11 @@ def train(recipe: Recipe, *, overwrite: bool = False, console: Console | None = 
                 where=f"datasets.{name}",
                 fix="Add files: {train: ...} (or map splits: {train: ...} for a hub dataset).",
             )
+    model = build_model(recipe.model, num_labels=_num_labels(datasets))
     losses = {
-        name: build_loss(recipe.datasets[name].loss, model, prepared.splits["train"], f"datasets.{name}.loss")
+        name: build_loss(
+            recipe.datasets[name].loss, model, prepared.splits["train"], f"datasets.{name}.loss", model_type
+        )
         for name, prepared in datasets.items()
     }
     _print_plan(console, recipe, datasets, args)
@@ -145,7 +158,8 @@ def train(recipe: Recipe, *, overwrite: bool = False, console: Console | None = 
     single = len(datasets) == 1
     train_sets = {name: d.splits["train"] for name, d in datasets.items()}
     dev_sets = {name: d.splits["dev"] for name, d in datasets.items() if "dev" in d.splits}
-    trainer = SentenceTransformerTrainer(
+    trainer_class = getattr(sentence_transformers, TRAINERS[model_type][0])
+    trainer = trainer_class(
         model=model,
         args=args,
         train_dataset=next(iter(train_sets.values())) if single else train_sets,
@@ -187,6 +201,18 @@ def train(recipe: Recipe, *, overwrite: bool = False, console: Console | None = 
             )
     console.print(f"[bold green]saved[/] {run_dir / run_folder.MODEL}")
     return RunResult(run_dir=run_dir, metrics=metrics)
+
+
+def _num_labels(datasets: dict[str, PreparedDataset]) -> int:
+    """Cross-encoder outputs: one score, or one logit per class for a class loss (CrossEntropyLoss)."""
+    from sbft.data import LABEL
+
+    counts = [
+        len(d.class_names) if d.class_names else max(d.splits["train"][LABEL]) + 1
+        for d in datasets.values()
+        if d.loss_info is not None and d.loss_info.label == "class" and "train" in d.splits
+    ]
+    return max(counts, default=1)
 
 
 def _by_split(metrics: dict[str, Any], dev_key: str, test_key: str) -> dict[str, dict[str, float]]:
