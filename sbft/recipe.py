@@ -131,6 +131,21 @@ class Recipe:
 
 # --- loading -------------------------------------------------------------------------------
 
+class _RecipeLoader(yaml.SafeLoader):
+    """Safe YAML, plus floats written as 3e-5 (YAML 1.1 would read that as a string)."""
+
+
+_RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d[\d_]*)?\.?\d*[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def _parse_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_RecipeLoader)  # safe: a SafeLoader subclass, no objects built
+
+
 _SHORTHAND = {LossSpec: "name"}  # `loss: CoSENTLoss` means `loss: {name: CoSENTLoss}`
 _ENV_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
@@ -144,7 +159,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
             fix="Check the path, or start from one of the recipes in configs/.",
         )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = _parse_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
@@ -182,7 +197,7 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
             fix="For example: --set training.learning_rate=3e-5",
         )
     try:
-        parsed = yaml.safe_load(value)
+        parsed = _parse_yaml(value)
     except yaml.YAMLError:
         parsed = value
     *parents, last = key.strip().split(".")

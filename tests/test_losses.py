@@ -1,0 +1,47 @@
+"""Loss construction: catalogue lookups, filled-in arguments, wrapper losses, argument errors."""
+
+from __future__ import annotations
+
+import pytest
+from datasets import Dataset
+
+from sbft.errors import SbftError
+from sbft.losses import MODEL_TYPES, build_loss, catalogue
+from sbft.models import load_model
+from sbft.recipe import LossSpec
+
+
+@pytest.fixture(scope="module")
+def model(tiny_model):
+    return load_model(str(tiny_model))
+
+
+def test_every_catalogued_loss_exists_in_sentence_transformers():
+    import importlib
+
+    from sbft.losses import _LOSS_MODULES
+
+    for model_type in MODEL_TYPES:
+        module = importlib.import_module(_LOSS_MODULES[model_type])
+        for name in catalogue(model_type):
+            assert hasattr(module, name), (model_type, name)
+
+
+def test_softmax_loss_gets_dimension_and_class_count_from_model_and_data(model):
+    train = Dataset.from_dict({"a": ["x"] * 3, "b": ["y"] * 3, "label": [0, 1, 2]})
+    loss = build_loss(LossSpec("SoftmaxLoss"), model, train, "datasets.nli.loss")
+    assert loss.classifier.out_features == 3
+    assert loss.classifier.in_features == 3 * model.get_embedding_dimension()
+
+
+def test_wrapper_builds_its_inner_loss(model):
+    spec = LossSpec("MatryoshkaLoss", {"matryoshka_dims": [32, 16]}, LossSpec("CoSENTLoss"))
+    loss = build_loss(spec, model, None, "datasets.sts.loss")
+    assert type(loss.loss).__name__ == "CoSENTLoss" and list(loss.matryoshka_dims) == [32, 16]
+
+
+def test_unknown_argument_lists_accepted_ones(model):
+    with pytest.raises(SbftError) as caught:
+        build_loss(LossSpec("CoSENTLoss", {"scael": 10}), model, None, "datasets.sts.loss")
+    assert caught.value.where == "datasets.sts.loss.args.scael"
+    assert "scale" in str(caught.value) and "Did you mean 'scale'?" in str(caught.value)
