@@ -1,0 +1,194 @@
+"""Run reports: report.md and PNG plots from a run folder, finished or interrupted."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+from rich.console import Console
+
+from sbft.report import read_run, regressions, write_report
+
+from helpers import run_sbft
+
+BASE_DEV = {"sts_spearman_cosine": 0.80, "sts_pearson_cosine": 0.78, "qa_cosine_ndcg@10": 0.50}
+BASE_TEST = {"sts_spearman_cosine": 0.79, "qa_cosine_ndcg@10": 0.48}
+
+
+def evaluation(step: int, epoch: float, sts: float, qa: float) -> dict:
+    return {
+        "step": step,
+        "epoch": epoch,
+        "sts_spearman_cosine": sts,
+        "sts_pearson_cosine": sts - 0.01,
+        "sts_runtime": 0.1,
+        "qa_cosine_ndcg@10": qa,
+        "qa_cosine_recall@10": 0.9,
+        "qa_loss": 1.5,
+        "sts_loss": 4.0,
+    }
+
+
+def write_log(run_dir: Path, evaluations: list[dict], steps: int, broken_tail: bool = False) -> None:
+    """metrics.jsonl as MetricsCallback writes it: start, losses, one entry per dev set, summary."""
+    lines = [{"step": 0, "max_steps": 40, "epochs": 2, "baseline_dev": BASE_DEV}]
+    for step in range(1, steps + 1):
+        lines.append({"step": step, "loss": 3.0 / step**0.5, "learning_rate": 2e-5, "epoch": step / 20})
+        for found in (e for e in evaluations if e["step"] == step):
+            for dataset in ("qa", "sts"):
+                metrics = {k: v for k, v in found.items() if k.startswith(dataset)}
+                lines.append(
+                    {"step": step, **{f"eval_{k}": v for k, v in metrics.items()}, "epoch": step / 20}
+                )
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    (run_dir / "metrics.jsonl").write_text(text + ('{"step": 41, "lo' if broken_tail else ""))
+
+
+@pytest.fixture()
+def finished_run(tmp_path: Path) -> Path:
+    """A finished two-dataset run whose STS dev score dropped below the base model's."""
+    run_dir = tmp_path / "run"
+    (run_dir / "model").mkdir(parents=True)
+    evaluations = [evaluation(20, 1.0, 0.79, 0.60), evaluation(40, 2.0, 0.75, 0.65)]
+    final_dev = {k: v for k, v in evaluations[-1].items() if k not in ("step", "epoch")}
+    metrics = {
+        "baseline_dev": BASE_DEV,
+        "baseline_test": BASE_TEST,
+        "final_dev": final_dev,
+        "test": {"sts_spearman_cosine": 0.74, "qa_cosine_ndcg@10": 0.62},
+        "evaluations": evaluations,
+        "training": {
+            "steps": 40,
+            "train_loss": 0.9,
+            "train_runtime": 12.5,
+            "train_samples_per_second": 51.2,
+            "epoch": 2.0,
+        },
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    write_log(run_dir, evaluations, steps=40)
+    recipe = {
+        "name": "demo",
+        "model": {"name": "sentence-transformers/all-MiniLM-L6-v2"},
+        "datasets": {
+            "sts": {
+                "files": {"train": "/data/sts-train.csv"},
+                "columns": ["s1", "s2"],
+                "label": "score",
+                "loss": {"name": "CoSENTLoss"},
+            },
+            "qa": {
+                "files": {"train": "/data/qa.jsonl"},
+                "columns": ["query", "answer"],
+                "loss": {"name": "MultipleNegativesRankingLoss"},
+            },
+        },
+        "training": {"num_train_epochs": 2, "learning_rate": 2e-5, "per_device_train_batch_size": 16},
+    }
+    (run_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    (run_dir / "run.json").write_text(json.dumps({"wall_time_s": 30.2}))
+    return run_dir
+
+
+def assert_real_png(path: Path) -> None:
+    """A readable PNG of a sensible size with real content (axes, text, lines), not a blank canvas."""
+    with Image.open(path) as image:
+        image.verify()
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        assert image.width >= 400 and image.height >= 250
+        colours = image.convert("RGB").getcolors(maxcolors=1_000_000)
+        assert len(colours) > 50
+        assert max(count for count, _ in colours) < 0.97 * image.width * image.height
+
+
+def test_report_of_a_finished_run(finished_run):
+    path = write_report(finished_run)
+    assert path == finished_run / "report.md"
+    text = path.read_text()
+    assert text.startswith("# Run report: demo")
+    assert "sentence-transformers/all-MiniLM-L6-v2" in text and "CoSENTLoss" in text and "`qa`" in text
+    assert "finished: 40 steps" in text and "learning_rate 2e-05" in text
+    warnings = [line for line in text.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1 and "sts_spearman_cosine" in warnings[0] and "-0.0500" in warnings[0]
+    assert "| sts_spearman_cosine | 0.8000 | 0.7500 | -0.0500 |" in text  # dev
+    assert "| qa_cosine_ndcg@10 | 0.4800 | 0.6200 | +0.1400 |" in text  # test
+    assert "runtime" not in text and "recall@10" not in text
+    plots = sorted(p.name for p in (finished_run / "plots").iterdir())
+    assert plots == ["base-vs-tuned.png", "dev-qa.png", "dev-sts.png", "loss.png"]
+    for name in plots:
+        assert f"](plots/{name})" in text
+        assert_real_png(finished_run / "plots" / name)
+
+
+def test_report_of_an_interrupted_run_uses_the_log_alone(tmp_path):
+    run_dir = tmp_path / "cut-short"
+    run_dir.mkdir()
+    write_log(run_dir, [evaluation(20, 1.0, 0.85, 0.55)], steps=27, broken_tail=True)
+    record = read_run(run_dir)
+    assert not record.finished and record.max_steps == 40 and len(record.losses) == 27
+    assert record.dataset_names == ["qa", "sts"]  # from the per-set dev losses
+    assert regressions(record) == []
+    text = write_report(run_dir).read_text()
+    assert text.startswith("# Run report: cut-short")
+    assert "**not finished**" in text and "step 27 of 40" in text
+    assert "| sts_spearman_cosine | 0.8000 | 0.8500 | +0.0500 |" in text
+    assert "## Test" not in text
+    for name in ("loss.png", "dev-qa.png", "dev-sts.png", "base-vs-tuned.png"):
+        assert_real_png(run_dir / "plots" / name)
+
+
+def test_sbft_report_regenerates_and_explains_errors(finished_run, tmp_path):
+    result = run_sbft("report", str(finished_run))
+    assert result.returncode == 0, result.stderr
+    assert "warning:" in result.stdout and "sts_spearman_cosine" in result.stdout
+    assert (finished_run / "report.md").is_file() and (finished_run / "plots" / "loss.png").is_file()
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for folder, message in ((tmp_path / "missing", "does not exist"), (empty, "neither")):
+        result = run_sbft("report", str(folder))
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_report_of_a_real_tiny_run(tmp_path, tiny_model, pair_score_files):
+    """The whole chain on real trainer output: train a tiny model, report, then report from the log only."""
+    from sbft.recipe import load_recipe
+    from sbft.training import train
+
+    recipe_path = tmp_path / "recipe.yaml"
+    recipe_path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "tiny",
+                "model": {"name": str(tiny_model)},
+                "datasets": {
+                    "sts": {
+                        "files": {split: file.name for split, file in pair_score_files.items()},
+                        "columns": ["sentence1", "sentence2"],
+                        "label": "score",
+                        "label_range": [0, 5],
+                        "loss": "CoSENTLoss",
+                    }
+                },
+                "training": {"per_device_train_batch_size": 16, "logging_steps": 1, "num_train_epochs": 2},
+                "output_dir": str(tmp_path / "run"),
+            }
+        )
+    )
+    run_dir = train(load_recipe(recipe_path), console=Console(file=io.StringIO())).run_dir
+    text = write_report(run_dir).read_text()
+    assert "| sts_spearman_cosine |" in text and "finished: 6 steps" in text
+    for name in ("loss.png", "dev-sts.png", "base-vs-tuned.png"):
+        assert_real_png(run_dir / "plots" / name)
+
+    (run_dir / "metrics.json").unlink()  # as if it had been interrupted after its last evaluation
+    (run_dir / "recipe.yaml").unlink()
+    text = write_report(run_dir).read_text()
+    assert "**not finished**" in text
+    assert_real_png(run_dir / "plots" / "loss.png")
+    assert_real_png(run_dir / "plots" / "dev-all.png")
