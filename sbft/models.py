@@ -9,9 +9,12 @@ package ships, so the default recipes never touch the network.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
+import socket
+import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,17 +70,67 @@ def load_model(
     from sentence_transformers import CrossEncoder, SentenceTransformer
 
     path = resolve_model_path(name)
-    if _looks_like_path(path) and not Path(path).exists():
-        raise SbftError(
-            f"the model folder '{name}' does not exist",
-            fix="Check the path, or give a hub id such as sentence-transformers/all-MiniLM-L6-v2.",
-        )
+    options.update(check_model_reference(name))
     cross = (model_type or detect_model_type(name)) == "cross-encoder"
     model_class = CrossEncoder if cross else SentenceTransformer
     try:
         return model_class(path, trust_remote_code=trust_remote_code, device=device, **options)
     except Exception as exc:  # the ecosystem raises many types; all mean "cannot load"
         raise _load_error(name, exc) from None
+
+
+def check_model_reference(name: str) -> dict[str, Any]:
+    """Fail before anything loads when a model cannot be found; returns options to load it.
+
+    Cheap: a path is checked on disk, a hub id against the cache and the hub's reachability.
+    """
+    path = resolve_model_path(name)
+    if Path(path).exists():
+        return {}
+    if _looks_like_path(path):
+        raise SbftError(
+            f"the model folder '{name}' does not exist",
+            where="model.name",
+            fix="Check the path, or give a hub id such as sentence-transformers/all-MiniLM-L6-v2.",
+        )
+    return _hub_options(name)
+
+
+def _hub_options(name: str) -> dict[str, Any]:
+    """Fail fast when the hub cannot answer, instead of minutes of retries.
+
+    A model in the local cache loads from there; one that is not cached is a clear error.
+    """
+    if _hub_reachable():
+        return {}
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(name, "config.json"), str):
+        return {"local_files_only": True}
+    raise SbftError(
+        f"the model '{name}' is not a local folder nor in the local cache, and the Hugging Face "
+        "hub is unreachable (offline, or HF_HUB_OFFLINE is set)",
+        where="model.name",
+        fix="Point 'model.name' at a local copy (download it where the hub is reachable, e.g. with "
+        "`huggingface-cli download`), or use sentence-transformers/all-MiniLM-L6-v2, which ships offline.",
+    )
+
+
+@functools.cache
+def _hub_reachable() -> bool:
+    """One quick connection to the hub; a proxy setup is trusted to reach it."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    host = urllib.parse.urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=3).close()
+    except OSError:
+        return False
+    return True
 
 
 def _load_error(name: str, exc: Exception) -> SbftError:

@@ -104,6 +104,8 @@ class EvaluationSpec:
     baseline: bool = True
     """Evaluate the base model on dev (and test) before training."""
     test: bool = True
+    keep: Literal["best", "last"] = "best"
+    """best: save the model with the best dev score, the base model included; last: the last one."""
 
 
 @dataclass
@@ -130,6 +132,7 @@ class Recipe:
 
 
 # --- loading -------------------------------------------------------------------------------
+
 
 class _RecipeLoader(yaml.SafeLoader):
     """Safe YAML, plus floats written as 3e-5 (YAML 1.1 would read that as a string)."""
@@ -446,4 +449,17 @@ def _is_hub_id_like(name: str, base: Path) -> bool:
 
 
 def dump_recipe(recipe: Recipe) -> str:
-    return yaml.safe_dump(recipe.to_dict(), sort_keys=False, allow_unicode=True)
+    """The recipe as YAML, with secrets (tokens, passwords) redacted."""
+    return yaml.safe_dump(redact(recipe.to_dict()), sort_keys=False, allow_unicode=True)
+
+
+_SECRET = re.compile(r"token|password|secret|api_key", re.I)
+
+
+def redact(data: Any) -> Any:
+    """Replace the values of secret-looking keys, so they never reach logs or saved files."""
+    if isinstance(data, dict):
+        return {k: "<redacted>" if _SECRET.search(str(k)) and v else redact(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [redact(v) for v in data]
+    return data

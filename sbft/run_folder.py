@@ -69,6 +69,22 @@ def write_json(path: Path, data: Any) -> None:
     temporary.replace(path)
 
 
+def read_evaluations(run_dir: Path) -> list[dict[str, Any]]:
+    """Every evaluation logged during training, one entry per step (several dev sets merged)."""
+    path = run_dir / METRICS_LOG
+    if not path.is_file():
+        return []
+    by_step: dict[int, dict[str, Any]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        metrics = {k.removeprefix("eval_"): v for k, v in entry.items() if k.startswith("eval_")}
+        if metrics:
+            by_step.setdefault(entry["step"], {"step": entry["step"], "epoch": entry.get("epoch")}).update(
+                metrics
+            )
+    return list(by_step.values())
+
+
 def environment() -> dict[str, Any]:
     """Versions and machine facts, for reproducing a run."""
     versions = {}

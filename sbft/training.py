@@ -1,22 +1,29 @@
 """The `sbft train` pipeline: the eight steps of the sentence-transformers training guide.
 
-model -> datasets -> losses -> training arguments -> baseline evaluation -> train -> test -> save.
+check (training arguments, model reference, datasets) -> model -> losses -> baseline evaluation
+-> train -> select the best model -> test -> save. Interrupted runs save a checkpoint and can
+be resumed from their run folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
+import signal
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from transformers import TrainerCallback
 
 from sbft import run_folder
 from sbft.errors import SbftError, did_you_mean
-from sbft.recipe import Recipe, dump_recipe
+from sbft.recipe import Recipe, dump_recipe, load_recipe, redact
 
 if TYPE_CHECKING:
     from transformers import TrainingArguments
@@ -38,7 +45,10 @@ def default_training(recipe: Recipe) -> dict[str, Any]:
     """Defaults for a CPU laptop; anything in the recipe's `training:` wins."""
     from sbft.losses import effective_info
 
-    in_batch = any(effective_info(d.loss).name in IN_BATCH_NEGATIVE_LOSSES for d in recipe.datasets.values())
+    in_batch = any(
+        effective_info(d.loss, recipe.model.type).name in IN_BATCH_NEGATIVE_LOSSES
+        for d in recipe.datasets.values()
+    )
     has_dev = any("dev" in d.files or d.hub for d in recipe.datasets.values())
     return {
         "num_train_epochs": 1,
@@ -54,17 +64,28 @@ def default_training(recipe: Recipe) -> dict[str, Any]:
         "save_strategy": "steps",
         "save_steps": 500,
         "save_total_limit": 2,
+        # Keep the best evaluation's weights, not merely the last (sequential_score is the mean
+        # of each dev set's main metric); the baseline also competes, see `train`.
+        "load_best_model_at_end": has_dev,
+        "metric_for_best_model": "sequential_score" if has_dev else None,
+        "greater_is_better": True,
         # In-batch negatives must not meet their own duplicates in a batch.
         "batch_sampler": "no_duplicates" if in_batch else "batch_sampler",
         "multi_dataset_batch_sampler": "proportional",
         "report_to": "none",
-        "disable_tqdm": not sys.stderr.isatty(),
+        "disable_tqdm": True,  # sbft prints its own progress
     }
 
 
 def resolve_training(recipe: Recipe) -> dict[str, Any]:
     """The recipe's training section with every sbft default filled in."""
     settings = {**default_training(recipe), **recipe.training}
+    if settings.get("load_best_model_at_end") and "save_strategy" not in recipe.training:
+        # Best-model selection needs a checkpoint at every evaluation.
+        settings["save_strategy"] = settings["eval_strategy"]
+        settings["save_steps"] = settings.get("eval_steps") or settings["save_steps"]
+    if settings.get("eval_strategy") == "no":
+        settings["load_best_model_at_end"] = False
     settings["output_dir"] = str(recipe.run_dir / run_folder.CHECKPOINTS)
     return settings
 
@@ -103,58 +124,71 @@ def build_training_args(settings: dict[str, Any], model_type: str = "bi-encoder"
 class RunResult:
     run_dir: Path
     metrics: dict[str, Any]
+    interrupted: bool = False
 
 
-def train(recipe: Recipe, *, overwrite: bool = False, console: Console | None = None) -> RunResult:
-    """Run a whole recipe and return the run folder and its metrics."""
+def train(
+    recipe: Recipe,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    console: Console | None = None,
+) -> RunResult:
+    """Run a whole recipe and return the run folder and its metrics.
+
+    With `resume`, continue the run in `recipe.run_dir` from its last checkpoint.
+    """
+    from sbft.preflight import preflight, print_plan
+
     console = console or Console()
     run_dir = recipe.run_dir
-    run_folder.ensure_fresh(run_dir, overwrite)
+    checkpoint = _last_checkpoint(run_dir) if resume else None
+    if not resume:
+        run_folder.ensure_fresh(run_dir, overwrite)
     started = time.perf_counter()
-    _quiet_libraries()
-    model_type = recipe.model.type
-    settings = resolve_training(recipe)
-    args = build_training_args(settings, model_type)
+    quiet_libraries()
+    console.print(f"[bold]sbft train[/] {recipe.name} -> {run_dir}" + (" (resuming)" if resume else ""))
+    plan = preflight(recipe)
+    print_plan(plan, console)
 
     import sentence_transformers
     from transformers import PrinterCallback, ProgressCallback
 
-    from sbft.data import load_datasets
     from sbft.evaluation import build_evaluator, evaluate
     from sbft.losses import build_loss
     from sbft.models import build_model
     from sbft.reporting import MetricsCallback, comparison_table, metrics_table
 
-    console.print(f"[bold]sbft train[/] {recipe.name} -> {run_dir}")
-    datasets = load_datasets(recipe.datasets, model_type)
-    for name, prepared in datasets.items():
-        if "train" not in prepared.splits:
-            raise SbftError(
-                "there is no train split to train on",
-                where=f"datasets.{name}",
-                fix="Add files: {train: ...} (or map splits: {train: ...} for a hub dataset).",
-            )
-    model = build_model(recipe.model, num_labels=_num_labels(datasets))
+    model_type, datasets, args = recipe.model.type, plan.datasets, plan.args
+    num_labels = _num_labels(datasets)
+    model = build_model(recipe.model, num_labels=num_labels)
     losses = {
         name: build_loss(
             recipe.datasets[name].loss, model, prepared.splits["train"], f"datasets.{name}.loss", model_type
         )
         for name, prepared in datasets.items()
     }
-    _print_plan(console, recipe, datasets, args)
-
     eval_batch = args.per_device_eval_batch_size
-    dev_evaluator = build_evaluator(datasets, "dev", eval_batch)
+    dev_evaluator = _scored(build_evaluator(datasets, "dev", eval_batch))
     test_evaluator = build_evaluator(datasets, "test", eval_batch) if recipe.evaluation.test else None
-    metrics: dict[str, Any] = {"baseline_dev": {}, "baseline_test": {}}
-    if recipe.evaluation.baseline:
-        metrics["baseline_dev"] = evaluate(dev_evaluator, model)
-        metrics["baseline_test"] = evaluate(test_evaluator, model)
-        if metrics["baseline_dev"]:
-            console.print(metrics_table("base model", _by_split(metrics, "baseline_dev", "baseline_test")))
 
     run_dir.mkdir(parents=True, exist_ok=True)
+    resolved = dataclasses.replace(recipe, training=plan.settings, output_dir=str(run_dir))
+    (run_dir / run_folder.RECIPE).write_text(dump_recipe(resolved), encoding="utf-8")  # for --resume
+    metrics = _read_metrics(run_dir) if resume else {}
+    if not resume:
+        metrics = {"status": "training", "baseline_dev": {}, "baseline_test": {}}
+        if recipe.evaluation.baseline:
+            metrics["baseline_dev"] = evaluate(dev_evaluator, model)
+            metrics["baseline_test"] = evaluate(test_evaluator, model)
+            if metrics["baseline_dev"]:
+                console.print(
+                    metrics_table("base model", _by_split(metrics, "baseline_dev", "baseline_test"))
+                )
+        run_folder.write_json(run_dir / run_folder.METRICS, metrics)
+
     callback = MetricsCallback(run_dir / run_folder.METRICS_LOG, console)
+    stopper = GracefulStop()
     single = len(datasets) == 1
     train_sets = {name: d.splits["train"] for name, d in datasets.items()}
     dev_sets = {name: d.splits["dev"] for name, d in datasets.items() if "dev" in d.splits}
@@ -166,41 +200,153 @@ def train(recipe: Recipe, *, overwrite: bool = False, console: Console | None = 
         eval_dataset=(next(iter(dev_sets.values())) if single else dev_sets) if dev_sets else None,
         loss=next(iter(losses.values())) if single else losses,
         evaluator=dev_evaluator,
-        callbacks=[callback],
+        callbacks=[callback, stopper],
     )
     # Our callback prints the logs; the trainer's own printers would repeat them as raw dicts.
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
-    output = trainer.train()
+    with stopper.catching_signals():
+        output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+
+    metrics["evaluations"] = run_folder.read_evaluations(run_dir)
+    if stopper.stopped:
+        metrics["status"] = "interrupted"
+        run_folder.write_json(run_dir / run_folder.METRICS, metrics)
+        console.print(
+            f"[bold yellow]interrupted[/] after step {output.global_step}; a checkpoint is saved. "
+            f"Resume with:\n  sbft train --resume {run_dir}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return RunResult(run_dir=run_dir, metrics=metrics, interrupted=True)
 
     metrics["final_dev"] = evaluate(dev_evaluator, model)
     metrics["test"] = evaluate(test_evaluator, model)
-    metrics["evaluations"] = callback.evaluations
     metrics["training"] = {
         "steps": output.global_step,
         "train_loss": output.training_loss,
         **{k: v for k, v in output.metrics.items() if isinstance(v, (int, float))},
     }
+    metrics["selected"] = "fine-tuned"
+    if recipe.evaluation.keep == "best" and _base_is_better(metrics):
+        # Fine-tuning made the dev score worse: ship the base model, and say so loudly.
+        metrics["fine_tuned_dev"], metrics["fine_tuned_test"] = metrics["final_dev"], metrics["test"]
+        metrics["final_dev"], metrics["test"] = metrics["baseline_dev"], metrics["baseline_test"]
+        metrics["selected"] = "base"
+        model = build_model(recipe.model, num_labels=num_labels)
     run_folder.save_model_atomically(model, run_dir)
-    resolved = dataclasses.replace(recipe, training=settings, output_dir=str(run_dir))
-    (run_dir / run_folder.RECIPE).write_text(dump_recipe(resolved), encoding="utf-8")
+    metrics["status"] = "finished"
     run_folder.write_json(run_dir / run_folder.METRICS, metrics)
     run_folder.write_json(
         run_dir / run_folder.RUN_INFO,
         {"wall_time_s": round(time.perf_counter() - started, 2), **run_folder.environment()},
     )
-    run_folder.write_json(run_dir / "training_args.json", args.to_dict())
+    run_folder.write_json(run_dir / "training_args.json", redact(args.to_dict()))
 
-    for split, base_key, tuned_key in (
-        ("dev", "baseline_dev", "final_dev"),
-        ("test", "baseline_test", "test"),
+    tuned_dev = metrics.get("fine_tuned_dev", metrics["final_dev"])
+    tuned_test = metrics.get("fine_tuned_test", metrics["test"])
+    for split, base, tuned in (
+        ("dev", metrics["baseline_dev"], tuned_dev),
+        ("test", metrics["baseline_test"], tuned_test),
     ):
-        if metrics[tuned_key]:
-            console.print(
-                comparison_table(f"{split}: base vs fine-tuned", metrics[base_key], metrics[tuned_key])
-            )
-    console.print(f"[bold green]saved[/] {run_dir / run_folder.MODEL}")
+        if tuned:
+            console.print(comparison_table(f"{split}: base vs fine-tuned", base, tuned))
+    if metrics["selected"] == "base":
+        console.print(
+            f"[bold red]warning: fine-tuning lowered the dev score "
+            f"({metrics['baseline_dev'][DEV_SCORE]:.4f} -> {tuned_dev[DEV_SCORE]:.4f}); "
+            f"the BASE model was saved, not the fine-tuned one.[/] Try a lower learning rate, "
+            f"another loss or more data; set 'evaluation.keep: last' to keep the fine-tuned model anyway.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.print(f"[bold green]saved[/] {run_dir / run_folder.MODEL} ({metrics['selected']} model)")
     return RunResult(run_dir=run_dir, metrics=metrics)
+
+
+DEV_SCORE = "sequential_score"
+"""The dev score that picks the best model: the mean of each dev set's main metric."""
+
+
+def _scored(evaluator: Any) -> Any:
+    """Wrap a single evaluator so every run has the same dev score key (DEV_SCORE)."""
+    from sentence_transformers.sentence_transformer.evaluation import SequentialEvaluator
+
+    if evaluator is None or isinstance(evaluator, SequentialEvaluator):
+        return evaluator
+    return SequentialEvaluator([evaluator], main_score_function=_mean)
+
+
+def _mean(scores: list[float]) -> float:
+    return sum(scores) / len(scores)
+
+
+def _base_is_better(metrics: dict[str, Any]) -> bool:
+    base = metrics["baseline_dev"].get(DEV_SCORE)
+    tuned = metrics["final_dev"].get(DEV_SCORE)
+    return base is not None and tuned is not None and base > tuned
+
+
+def resume_recipe(run_dir: Path) -> Recipe:
+    """The recipe a run was started with (resolved, so it reproduces the run exactly)."""
+    path = run_dir / run_folder.RECIPE
+    if not path.is_file():
+        raise SbftError(
+            f"'{run_dir}' is not a run folder (it has no {run_folder.RECIPE})",
+            fix="Pass the folder that `sbft train` printed when the run was interrupted.",
+        )
+    recipe = load_recipe(path)
+    recipe.output_dir = str(run_dir)
+    return recipe
+
+
+def _last_checkpoint(run_dir: Path) -> Path:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    folder = run_dir / run_folder.CHECKPOINTS
+    last = get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    if last is None:
+        raise SbftError(
+            f"the run in '{run_dir}' has no checkpoint to resume from",
+            fix="Start it again with `sbft train RECIPE -o RUN_DIR --overwrite`.",
+        )
+    return Path(last)
+
+
+def _read_metrics(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / run_folder.METRICS
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+class GracefulStop(TrainerCallback):
+    """Ctrl-C / SIGTERM: finish the current step, save a checkpoint, stop; a second one aborts."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.stopped:
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+    @contextlib.contextmanager
+    def catching_signals(self) -> Iterator[None]:
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def request_stop(signum: int, frame: Any) -> None:
+            self.stopped = True
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)  # a second signal stops at once
+            print("\nstopping after this step and saving a checkpoint (Ctrl-C again aborts)", file=sys.stderr)
+
+        for sig in previous:
+            signal.signal(sig, request_stop)
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _num_labels(datasets: dict[str, PreparedDataset]) -> int:
@@ -219,31 +365,7 @@ def _by_split(metrics: dict[str, Any], dev_key: str, test_key: str) -> dict[str,
     return {split: metrics[key] for split, key in (("dev", dev_key), ("test", test_key)) if metrics[key]}
 
 
-def _print_plan(console: Console, recipe: Recipe, datasets: dict, args: Any) -> None:
-    """What is about to happen: per dataset its splits, columns in loss order, label and loss."""
-    from sbft.evaluation import evaluator_kind
-
-    for name, prepared in datasets.items():
-        sizes = ", ".join(f"{split} {len(data)}" for split, data in prepared.splits.items())
-        label = f" + label '{recipe.datasets[name].label}'" if prepared.has_label else ""
-        evaluator = evaluator_kind(prepared, "dev") if "dev" in prepared.splits else "none"
-        console.print(
-            f"  dataset [bold]{name}[/]: {sizes} rows; columns ({', '.join(prepared.inputs)}){label}; "
-            f"loss {recipe.datasets[name].loss.name}; evaluator {evaluator}",
-            highlight=False,
-            soft_wrap=True,
-        )
-    batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
-    console.print(
-        f"  model {recipe.model.name}; {args.num_train_epochs:g} epoch(s), lr {args.learning_rate:g}, "
-        f"effective batch {batch}"
-        + ("; [yellow]trust_remote_code on[/]" if recipe.model.trust_remote_code else ""),
-        highlight=False,
-        soft_wrap=True,
-    )
-
-
-def _quiet_libraries() -> None:
+def quiet_libraries() -> None:
     """Keep the terminal for sbft's own output: no loader progress bars or info chatter."""
     import os
     import warnings

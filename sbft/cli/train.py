@@ -1,4 +1,4 @@
-"""`sbft train RECIPE`: run a recipe end to end."""
+"""`sbft train RECIPE` runs a recipe end to end; `sbft train --resume RUN_DIR` finishes one."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from sbft.cli import app, user_errors
+from sbft.errors import SbftError
 
-RecipeArg = Annotated[Path, typer.Argument(help="The recipe YAML file.", show_default=False)]
 SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a recipe field: key.path=value (repeatable).", show_default=False),
@@ -19,18 +19,36 @@ SetOption = Annotated[
 @app.command()
 @user_errors
 def train(
-    recipe: RecipeArg,
+    recipe: Annotated[Path | None, typer.Argument(help="The recipe YAML file.", show_default=False)] = None,
     output_dir: Annotated[
         Path | None, typer.Option("--output-dir", "-o", help="Run folder (overrides the recipe's).")
     ] = None,
     overrides: SetOption = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a run already in the output folder.")] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="Continue the interrupted run in this folder from its last checkpoint."),
+    ] = None,
 ) -> None:
-    """Fine-tune a model as the recipe says: baseline, train, test, save."""
+    """Fine-tune a model as the recipe says: check, baseline, train, test, save.
+
+    Ctrl-C (or SIGTERM) stops after the current step with a checkpoint; resume with --resume.
+    """
     from sbft.recipe import load_recipe
+    from sbft.training import resume_recipe
     from sbft.training import train as run_training
 
-    loaded = load_recipe(recipe, overrides)
-    if output_dir is not None:
-        loaded.output_dir = str(output_dir)
-    run_training(loaded, overwrite=overwrite)
+    if (recipe is None) == (resume is None):
+        raise SbftError(
+            "give either a RECIPE to start a run or --resume RUN_DIR to continue one",
+            fix="For example: sbft train configs/quickstart.yaml",
+        )
+    if resume is not None:
+        loaded = resume_recipe(resume)
+    else:
+        loaded = load_recipe(recipe, overrides)
+        if output_dir is not None:
+            loaded.output_dir = str(output_dir)
+    result = run_training(loaded, overwrite=overwrite, resume=resume is not None)
+    if result.interrupted:
+        raise typer.Exit(130)

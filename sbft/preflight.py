@@ -1,0 +1,166 @@
+"""`sbft check`: everything that can go wrong before training, found before the model loads.
+
+It validates the training arguments, checks the model reference, opens every dataset split,
+checks each dataset against its loss and evaluator, and warns about likely mistakes. `sbft
+train` runs the same check first and trains on the datasets it loaded.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from sbft.errors import SbftError
+from sbft.recipe import Recipe
+
+if TYPE_CHECKING:
+    from transformers import TrainingArguments
+
+    from sbft.data import PreparedDataset
+
+_FIRST = re.compile(r"anchor|query|question|premise|sentence1|text1|^a$", re.I)
+_LATER = re.compile(r"positive|answer|document|passage|hypothesis|negative|sentence2|text2|^b$", re.I)
+_ID_NAME = re.compile(r"(^|_)(id|idx|index|uuid|key)$", re.I)
+_ID_VALUE = re.compile(r"^[0-9a-f-]{1,40}$", re.I)
+
+
+@dataclass
+class Plan:
+    """What a run will do, and what looked suspicious."""
+
+    recipe: Recipe
+    settings: dict[str, Any]
+    args: TrainingArguments
+    datasets: dict[str, PreparedDataset]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def effective_batch(self) -> int:
+        args = self.args
+        return args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps per epoch, as the multi-dataset sampler draws batches."""
+        batch = self.args.per_device_train_batch_size * self.args.world_size
+        batches = [math.ceil(len(d.splits["train"]) / batch) for d in self.datasets.values()]
+        if len(batches) > 1 and str(self.args.multi_dataset_batch_sampler).endswith("round_robin"):
+            total = min(batches) * len(batches)
+        else:
+            total = sum(batches)
+        return max(1, total // self.args.gradient_accumulation_steps)
+
+
+def preflight(recipe: Recipe) -> Plan:
+    """Check a recipe against its data without loading the model; raise SbftError on problems."""
+    from sbft.data import load_datasets
+    from sbft.evaluation import evaluator_kind
+    from sbft.models import check_model_reference
+    from sbft.training import build_training_args, resolve_training
+
+    settings = resolve_training(recipe)
+    args = build_training_args(settings, recipe.model.type)
+    check_model_reference(recipe.model.name)
+    datasets = load_datasets(recipe.datasets, recipe.model.type)
+    for name, prepared in datasets.items():
+        if "train" not in prepared.splits:
+            raise SbftError(
+                "there is no train split to train on",
+                where=f"datasets.{name}",
+                fix="Add files: {train: ...} (or map splits: {train: ...} for a hub dataset).",
+            )
+        for split in ("dev", "test"):
+            if split in prepared.splits:
+                evaluator_kind(prepared, split)
+    plan = Plan(recipe=recipe, settings=settings, args=args, datasets=datasets)
+    plan.warnings = [w for prepared in datasets.values() for w in _warnings(prepared, plan)]
+    return plan
+
+
+def _warnings(prepared: PreparedDataset, plan: Plan) -> list[str]:
+    """Likely mistakes that still let a run start."""
+    name, inputs, found = prepared.name, prepared.inputs, []
+    if len(inputs) >= 2 and _LATER.search(inputs[0]) and any(_FIRST.search(c) for c in inputs[1:]):
+        found.append(
+            f"{name}: column '{inputs[0]}' comes first but its name suggests it belongs later; "
+            "losses read columns by position (anchor/query first)"
+        )
+    if "negative" in inputs[:2] and "positive" in inputs[2:]:
+        found.append(f"{name}: 'negative' comes before 'positive'; check the column order")
+    train = prepared.splits["train"]
+    for column in inputs:
+        sample = [v for v in train[column][:200] if isinstance(v, str)]
+        if _ID_NAME.search(column) or (sample and all(_ID_VALUE.match(v.strip()) for v in sample)):
+            found.append(f"{name}: column '{column}' looks like an ID, yet it will be read as text")
+    for split, data in prepared.splits.items():
+        empty = sum(1 for c in inputs for v in data[c] if isinstance(v, str) and not v.strip())
+        if empty:
+            found.append(f"{name} ({split}): {empty} empty text(s)")
+    rows = _rows(train, inputs)
+    duplicates = sum(count - 1 for count in Counter(rows).values() if count > 1)
+    if duplicates:
+        found.append(f"{name} (train): {duplicates} duplicate row(s)")
+    for split in ("dev", "test"):
+        if split in prepared.splits:
+            leaked = len(set(rows) & set(_rows(prepared.splits[split], inputs)))
+            if leaked:
+                found.append(f"{name}: {leaked} {split} row(s) also appear in train (leakage)")
+    batch = plan.args.per_device_train_batch_size
+    if len(train) < batch:
+        found.append(f"{name}: the train split has {len(train)} rows, fewer than the batch size {batch}")
+    return found
+
+
+def _rows(data: Any, columns: list[str]) -> list[tuple]:
+    return list(zip(*(map(str, data[c]) for c in columns), strict=True))
+
+
+def print_plan(plan: Plan, console: Console) -> None:
+    """Per dataset: splits and rows, the columns the loss sees in order, label, loss, evaluator."""
+    from sbft.evaluation import evaluator_kind
+
+    recipe = plan.recipe
+    table = Table(title=f"plan: {recipe.name} ({recipe.model.type})", title_justify="left")
+    for column in ("dataset", "rows", "loss sees (in order)", "loss", "evaluator"):
+        table.add_column(column)
+    for name, prepared in plan.datasets.items():
+        spec = recipe.datasets[name]
+        label = f" + label ({spec.label}, {prepared.label_kind})" if prepared.has_label else ""
+        table.add_row(
+            name,
+            ", ".join(f"{split} {len(data)}" for split, data in prepared.splits.items()),
+            f"({', '.join(prepared.inputs)}){label}",
+            spec.loss.name if spec.loss else "-",
+            evaluator_kind(prepared, "dev") if "dev" in prepared.splits else "-",
+        )
+    console.print(table)
+    args = plan.args
+    console.print(
+        f"model {recipe.model.name}; {args.num_train_epochs:g} epoch(s) of {plan.steps_per_epoch} steps; "
+        f"lr {args.learning_rate:g}; effective batch {plan.effective_batch} "
+        f"({args.per_device_train_batch_size} per device x {args.world_size} process(es) x "
+        f"{args.gradient_accumulation_steps} accumulation)"
+        + ("; [bold yellow]trust_remote_code is on[/]" if recipe.model.trust_remote_code else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+
+
+def check(recipe_path: Path, overrides: list[str] | None, console: Console) -> Plan:
+    """The library side of `sbft check`."""
+    from sbft.recipe import load_recipe
+    from sbft.training import quiet_libraries
+
+    quiet_libraries()
+    plan = preflight(load_recipe(recipe_path, overrides))
+    print_plan(plan, console)
+    return plan
