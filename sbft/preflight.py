@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.table import Table
 
 from sbft.errors import SbftError
 from sbft.recipe import Recipe
@@ -127,23 +126,23 @@ def print_plan(plan: Plan, console: Console) -> None:
     from sbft.evaluation import evaluator_kind
 
     recipe = plan.recipe
-    table = Table(title=f"plan: {recipe.name} ({recipe.model.type})", title_justify="left")
-    for column in ("dataset", "rows", "loss sees (in order)", "loss", "evaluator"):
-        table.add_column(column)
+    console.print(
+        f"[bold]plan[/] {recipe.name}: {recipe.model.type} from {recipe.model.name}", highlight=False
+    )
     for name, prepared in plan.datasets.items():
         spec = recipe.datasets[name]
-        label = f" + label ({spec.label}, {prepared.label_kind})" if prepared.has_label else ""
-        table.add_row(
-            name,
-            ", ".join(f"{split} {len(data)}" for split, data in prepared.splits.items()),
-            f"({', '.join(prepared.inputs)}){label}",
-            spec.loss.name if spec.loss else "-",
-            evaluator_kind(prepared, "dev") if "dev" in prepared.splits else "-",
+        label = f" + label '{spec.label}' ({prepared.label_kind})" if prepared.has_label else ""
+        rows = ", ".join(f"{split} {len(data)}" for split, data in prepared.splits.items())
+        evaluator = evaluator_kind(prepared, "dev") if "dev" in prepared.splits else "none (no dev split)"
+        console.print(
+            f"  [bold]{name}[/]: {rows} rows; {spec.loss.name if spec.loss else 'no loss'} sees "
+            f"({', '.join(prepared.inputs)}){label}; evaluator {evaluator}",
+            highlight=False,
+            soft_wrap=True,
         )
-    console.print(table)
     args = plan.args
     console.print(
-        f"model {recipe.model.name}; {args.num_train_epochs:g} epoch(s) of {plan.steps_per_epoch} steps; "
+        f"  {args.num_train_epochs:g} epoch(s) of {plan.steps_per_epoch} steps; "
         f"lr {args.learning_rate:g}; effective batch {plan.effective_batch} "
         f"({args.per_device_train_batch_size} per device x {args.world_size} process(es) x "
         f"{args.gradient_accumulation_steps} accumulation)"
