@@ -386,6 +386,27 @@ def _check_loss_name(spec: LossSpec, where: str, model_type: str) -> None:
         )
 
 
+def check_loss_args(spec: LossSpec, where: str, model_type: str = "bi-encoder") -> type:
+    """Every argument in the recipe is one the loss class takes (checked before a model loads)."""
+    import importlib
+
+    if spec.inner is not None:
+        check_loss_args(spec.inner, f"{where}.inner", model_type)
+    loss_class = getattr(importlib.import_module(_LOSS_MODULES[model_type]), spec.name)
+    signature = inspect.signature(loss_class.__init__).parameters
+    if any(param.kind == param.VAR_KEYWORD for param in signature.values()):
+        return loss_class  # open-ended: the class itself checks
+    accepted = [name for name in signature if name not in ("self", "model", "loss")]
+    for key in spec.args:
+        if key not in accepted:
+            raise SbftError(
+                f"{spec.name} does not take the argument '{key}'",
+                where=f"{where}.args.{key}",
+                fix=f"It takes: {', '.join(accepted)}. " + did_you_mean(key, accepted),
+            )
+    return loss_class
+
+
 def build_loss(
     spec: LossSpec,
     model: SentenceTransformer | CrossEncoder,
@@ -394,23 +415,7 @@ def build_loss(
     model_type: str = "bi-encoder",
 ) -> nn.Module:
     """Instantiate a loss, filling in what comes from the model or the data."""
-    import importlib
-
-    loss_class = getattr(importlib.import_module(_LOSS_MODULES[model_type]), spec.name)
-    signature = inspect.signature(loss_class.__init__).parameters
-    open_ended = any(param.kind == param.VAR_KEYWORD for param in signature.values())
-    accepted = [
-        name
-        for name, param in signature.items()
-        if name not in ("self", "model", "loss") and param.kind != param.VAR_KEYWORD
-    ]
-    for key in spec.args:
-        if key not in accepted and not open_ended:
-            raise SbftError(
-                f"{spec.name} does not take the argument '{key}'",
-                where=f"{where}.args.{key}",
-                fix=f"It takes: {', '.join(accepted)}. " + did_you_mean(key, accepted),
-            )
+    loss_class = check_loss_args(spec, where, model_type)
     kwargs: dict[str, Any] = dict(spec.args)
     if spec.inner is not None:
         kwargs["loss"] = build_loss(spec.inner, model, train, f"{where}.inner", model_type)

@@ -61,11 +61,14 @@ def preflight(recipe: Recipe) -> Plan:
     """Check a recipe against its data without loading the model; raise SbftError on problems."""
     from sbft.data import load_datasets
     from sbft.evaluation import evaluator_kind
+    from sbft.losses import check_loss_args
     from sbft.models import check_model_reference
     from sbft.training import build_training_args, resolve_training
 
     settings = resolve_training(recipe)
     args = build_training_args(settings, recipe.model.type)
+    for name, spec in recipe.datasets.items():
+        check_loss_args(spec.loss, f"datasets.{name}.loss", recipe.model.type)
     check_model_reference(recipe.model.name)
     datasets = load_datasets(recipe.datasets, recipe.model.type)
     for name, prepared in datasets.items():
