@@ -1,8 +1,8 @@
 """`report.md` and plots for a run folder, from what the run wrote there and nothing else.
 
-A finished run has metrics.json (baselines, final and test metrics, the evaluations); every run,
-interrupted ones included, has metrics.jsonl (each log entry as it arrived), which is also the
-only record of the training-loss curve. So the report reads both, and works from the log alone.
+metrics.json holds the baselines from the start, and the final and test metrics and the merged
+evaluations once the run ends; metrics.jsonl has each log entry as it arrived, and is the only
+record of the training-loss curve. So the report reads both, and works from the log alone.
 matplotlib is imported lazily and used through `Figure` objects, never pyplot: no display, no
 global backend switch in the caller's process.
 """
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-BASELINE_KEY = "baseline_dev"
-"""In metrics.jsonl's start entry: the base model's dev metrics, so even a cut-short run has them."""
 # Kept in metrics.json, left out of tables and plots to keep them readable.
 _DETAIL = re.compile(
     r"(runtime|per_second|threshold|precision@\d+|recall@\d+|accuracy@(3|5|10)|^sequential_score|^step|^epoch)$"
@@ -46,18 +44,26 @@ class RunRecord:
     """Everything a report shows, read back from a run folder."""
 
     run_dir: Path
-    finished: bool
+    status: str
+    """finished, interrupted (stopped with a checkpoint), training (still running, or killed)."""
     recipe: dict[str, Any] = field(default_factory=dict)
     run_info: dict[str, Any] = field(default_factory=dict)
     baseline_dev: dict[str, float] = field(default_factory=dict)
     baseline_test: dict[str, float] = field(default_factory=dict)
     final_dev: dict[str, float] = field(default_factory=dict)
-    test: dict[str, float] = field(default_factory=dict)
+    """The fine-tuned model's dev metrics (also when the base model was the one saved)."""
+    final_test: dict[str, float] = field(default_factory=dict)
+    selected: str | None = None
+    """Which model the run saved: 'fine-tuned', or 'base' when fine-tuning made dev worse."""
     evaluations: list[dict[str, Any]] = field(default_factory=list)
     training: dict[str, Any] = field(default_factory=dict)
-    losses: list[tuple[int, float]] = field(default_factory=list)
-    """Training loss by step."""
+    losses: dict[int, float] = field(default_factory=dict)
+    """Training loss by step (a resumed run logs some steps twice: the last one counts)."""
     max_steps: int | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "finished"
 
     @property
     def name(self) -> str:
@@ -65,7 +71,7 @@ class RunRecord:
 
     @property
     def tuned_dev(self) -> dict[str, float]:
-        """The final dev metrics, or for an interrupted run those of its last evaluation."""
+        """The final dev metrics, or for an unfinished run those of its last evaluation."""
         if self.final_dev or not self.evaluations:
             return self.final_dev
         return {k: v for k, v in self.evaluations[-1].items() if k not in ("step", "epoch")}
@@ -87,7 +93,7 @@ class RunRecord:
 
 
 def read_run(run_dir: Path) -> RunRecord:
-    """Read a run folder: metrics.json when the run finished, metrics.jsonl in every case."""
+    """Read a run folder: metrics.json as far as the run got, and metrics.jsonl for the rest."""
     if not run_dir.is_dir():
         raise SbftError(
             f"the run folder '{run_dir}' does not exist", fix="Give the folder `sbft train` wrote."
@@ -99,38 +105,32 @@ def read_run(run_dir: Path) -> RunRecord:
             fix="Give a run folder written by `sbft train` (it logs from the first training step).",
         )
     summary = _read_json(summary_path) if summary_path.is_file() else {}
+    log = _read_log(log_path) if log_path.is_file() else []
+    info_path = run_dir / run_folder.RUN_INFO
     record = RunRecord(
         run_dir=run_dir,
-        finished=bool(summary),
+        # Runs from before the status field wrote metrics.json only once finished.
+        status=summary.get("status", "finished") if summary else "training",
         recipe=_read_yaml(run_dir / run_folder.RECIPE),
-        run_info=_read_json(run_dir / run_folder.RUN_INFO)
-        if (run_dir / run_folder.RUN_INFO).is_file()
-        else {},
-        **{key: summary.get(key) or {} for key in ("baseline_dev", "baseline_test", "final_dev", "test")},
-        evaluations=summary.get("evaluations") or [],
+        run_info=_read_json(info_path) if info_path.is_file() else {},
+        baseline_dev=summary.get("baseline_dev") or {},
+        baseline_test=summary.get("baseline_test") or {},
+        final_dev=summary.get("fine_tuned_dev") or summary.get("final_dev") or {},
+        final_test=summary.get("fine_tuned_test") or summary.get("test") or {},
+        selected=summary.get("selected"),
+        evaluations=summary.get("evaluations") or (run_folder.read_evaluations(run_dir) if log else []),
         training=summary.get("training") or {},
     )
-    _add_log(record, _read_log(log_path) if log_path.is_file() else [])
-    return record
-
-
-def _add_log(record: RunRecord, log: list[dict[str, Any]]) -> None:
-    """What only the log holds (the loss curve, the plan), and all of it for an interrupted run."""
-    evaluations: list[dict[str, Any]] = []
     for entry in log:
-        metrics = {k.removeprefix("eval_"): v for k, v in entry.items() if k.startswith("eval_")}
-        if metrics:
-            add_evaluation(evaluations, entry["step"], entry.get("epoch"), metrics)
-        elif "loss" in entry:
-            record.losses.append((entry["step"], entry["loss"]))
-        elif "train_runtime" in entry and not record.training:
-            record.training = {"steps": entry["step"], **entry}
+        if "loss" in entry:
+            record.losses[entry["step"]] = entry["loss"]
         elif "max_steps" in entry:
             record.max_steps = entry["max_steps"]
-            record.baseline_dev = record.baseline_dev or entry.get(BASELINE_KEY) or {}
-    record.evaluations = record.evaluations or evaluations
+        elif "train_runtime" in entry and not record.training:
+            record.training = {"steps": entry["step"], **entry}
     if not record.training and log:
         record.training = {"steps": log[-1]["step"], "epoch": log[-1].get("epoch")}
+    return record
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -148,26 +148,16 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _read_log(path: Path) -> list[dict[str, Any]]:
-    """Every complete line of metrics.jsonl; a run killed mid-write may leave a broken last line."""
     entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         try:
-            entry = json.loads(line)
+            entries.append(json.loads(line))
         except json.JSONDecodeError:
-            continue
-        if isinstance(entry, dict) and "step" in entry:
-            entries.append(entry)
+            raise SbftError(
+                f"line {number} of '{path}' is not valid JSON (was the run killed while writing it?)",
+                fix="Delete that line and run `sbft report` again.",
+            ) from None
     return entries
-
-
-def add_evaluation(
-    evaluations: list[dict[str, Any]], step: int, epoch: float | None, metrics: dict[str, float]
-) -> dict[str, Any]:
-    """Record evaluation metrics; the trainer logs one entry per dev set, merged here per step."""
-    if not evaluations or evaluations[-1]["step"] != step:
-        evaluations.append({"step": step, "epoch": epoch})
-    evaluations[-1].update(metrics)
-    return evaluations[-1]
 
 
 # --- what the numbers say -------------------------------------------------------------------
@@ -283,7 +273,7 @@ def _style(axes: Axes, title: str, xlabel: str, ylabel: str) -> None:
 def _loss_figure(record: RunRecord) -> Figure:
     figure = _new_figure()
     axes = figure.subplots()
-    steps, values = zip(*record.losses, strict=True)
+    steps, values = zip(*sorted(record.losses.items()), strict=True)
     if len(values) < _SMOOTH_FROM:
         axes.plot(steps, values, color=_TUNED_COLOUR, marker=".", label="training loss")
     else:
@@ -329,7 +319,10 @@ def _metrics_figure(record: RunRecord, dataset: str, keys: list[str]) -> Figure:
 
 def _compared(record: RunRecord) -> dict[str, list[str]]:
     """Per split, the quality metrics that both the base and the tuned model have."""
-    pairs = {"dev": (record.baseline_dev, record.tuned_dev), "test": (record.baseline_test, record.test)}
+    pairs = {
+        "dev": (record.baseline_dev, record.tuned_dev),
+        "test": (record.baseline_test, record.final_test),
+    }
     compared = {
         split: quality_metrics(k for k in tuned if k in base) for split, (base, tuned) in pairs.items()
     }
@@ -341,7 +334,10 @@ def _comparison_figure(record: RunRecord) -> Figure:
     rows = max(len(keys) for keys in compared.values())
     figure = _new_figure(width=5.0 * len(compared) + 1, height=1.5 + 0.55 * rows)
     axes_list = figure.subplots(1, len(compared), squeeze=False)[0]
-    sources = {"dev": (record.baseline_dev, record.tuned_dev), "test": (record.baseline_test, record.test)}
+    sources = {
+        "dev": (record.baseline_dev, record.tuned_dev),
+        "test": (record.baseline_test, record.final_test),
+    }
     for axes, (split, keys) in zip(axes_list, compared.items(), strict=True):
         base, tuned = sources[split]
         positions = range(len(keys))
@@ -369,9 +365,9 @@ def _markdown(record: RunRecord, plots: dict[str, Path]) -> str:
     lines += _overview(record)
     for split, base, tuned, label in (
         ("dev", record.baseline_dev, record.tuned_dev, record.tuned_label),
-        ("test", record.baseline_test, record.test, "fine-tuned"),
+        ("test", record.baseline_test, record.final_test, "fine-tuned"),
     ):
-        if tuned or base:
+        if tuned:
             lines += ["", f"## {split.capitalize()}: base vs {label}", "", *_table(base, tuned, label)]
     if plots:
         lines += ["", "## Plots", ""]
@@ -383,21 +379,25 @@ def _markdown(record: RunRecord, plots: dict[str, Path]) -> str:
 def _overview(record: RunRecord) -> list[str]:
     training, settings = record.training, record.recipe.get("training") or {}
     steps = training.get("steps")
+    planned = f" of {record.max_steps}" if record.max_steps else ""
     if record.finished:
         status = f"finished: {steps} steps, {training.get('epoch', 0):g} epoch(s)"
-    else:
-        planned = f" of {record.max_steps}" if record.max_steps else ""
+    elif record.status == "interrupted":
         status = (
-            f"**not finished** (interrupted, or still running): step {steps}{planned}; "
-            f"built from {run_folder.METRICS_LOG}"
+            f"**interrupted** at step {steps}{planned}; resume with `sbft train --resume {record.run_dir}`"
         )
+    else:
+        status = f"**not finished** (still running, or killed): step {steps}{planned} so far"
     lines = [f"- **Status:** {status}"]
     model = (record.recipe.get("model") or {}).get("name")
     if model:
-        saved = record.run_dir / run_folder.MODEL
-        lines.append(
-            f"- **Base model:** `{model}`" + (f"; fine-tuned model in `{saved}`" if saved.is_dir() else "")
+        lines.append(f"- **Base model:** `{model}`")
+    saved = record.run_dir / run_folder.MODEL
+    if saved.is_dir():
+        which = (
+            "**the base model**, as fine-tuning lowered the dev score" if record.selected == "base" else ""
         )
+        lines.append(f"- **Saved model:** `{saved}`" + (f": {which}" if which else ""))
     if "train_runtime" in training:
         lines.append(
             f"- **Training:** {training['train_runtime']:.1f} s, "

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 from transformers import TrainerCallback
 
-from sbft.report import BASELINE_KEY, add_evaluation, headline_metrics
+from sbft.report import headline_metrics
 
 TRAIN_KEYS = ("loss", "learning_rate", "grad_norm")
 
@@ -62,8 +62,7 @@ class MetricsCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         if not state.is_world_process_zero:
             return
-        start = {"step": state.global_step, "max_steps": state.max_steps, "epochs": args.num_train_epochs}
-        self._log({**start, BASELINE_KEY: self.baseline_dev} if self.baseline_dev else start)
+        self._log({"step": state.global_step, "max_steps": state.max_steps, "epochs": args.num_train_epochs})
         samples_per_step = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
         self._pace = _Pace(samples_per_step, state.global_step, state.max_steps)
         if self.console.is_terminal and not self.quiet:
@@ -170,6 +169,16 @@ class MetricsCallback(TrainerCallback):
     def _print(self, text: str) -> None:
         if not self.quiet:
             self.console.print(text, highlight=False, soft_wrap=True)
+
+
+def add_evaluation(
+    evaluations: list[dict[str, Any]], step: int, epoch: float | None, metrics: dict[str, float]
+) -> dict[str, Any]:
+    """Record evaluation metrics; the trainer logs one entry per dev set, merged here per step."""
+    if not evaluations or evaluations[-1]["step"] != step:
+        evaluations.append({"step": step, "epoch": epoch})
+    evaluations[-1].update(metrics)
+    return evaluations[-1]
 
 
 class _Pace:

@@ -11,6 +11,7 @@ import yaml
 from PIL import Image
 from rich.console import Console
 
+from sbft.errors import SbftError
 from sbft.report import read_run, regressions, write_report
 
 from helpers import run_sbft
@@ -33,9 +34,9 @@ def evaluation(step: int, epoch: float, sts: float, qa: float) -> dict:
     }
 
 
-def write_log(run_dir: Path, evaluations: list[dict], steps: int, broken_tail: bool = False) -> None:
+def write_log(run_dir: Path, evaluations: list[dict], steps: int) -> None:
     """metrics.jsonl as MetricsCallback writes it: start, losses, one entry per dev set, summary."""
-    lines = [{"step": 0, "max_steps": 40, "epochs": 2, "baseline_dev": BASE_DEV}]
+    lines = [{"step": 0, "max_steps": 40, "epochs": 2}]
     for step in range(1, steps + 1):
         lines.append({"step": step, "loss": 3.0 / step**0.5, "learning_rate": 2e-5, "epoch": step / 20})
         for found in (e for e in evaluations if e["step"] == step):
@@ -45,7 +46,7 @@ def write_log(run_dir: Path, evaluations: list[dict], steps: int, broken_tail: b
                     {"step": step, **{f"eval_{k}": v for k, v in metrics.items()}, "epoch": step / 20}
                 )
     text = "".join(json.dumps(line) + "\n" for line in lines)
-    (run_dir / "metrics.jsonl").write_text(text + ('{"step": 41, "lo' if broken_tail else ""))
+    (run_dir / "metrics.jsonl").write_text(text)
 
 
 @pytest.fixture()
@@ -56,6 +57,8 @@ def finished_run(tmp_path: Path) -> Path:
     evaluations = [evaluation(20, 1.0, 0.79, 0.60), evaluation(40, 2.0, 0.75, 0.65)]
     final_dev = {k: v for k, v in evaluations[-1].items() if k not in ("step", "epoch")}
     metrics = {
+        "status": "finished",
+        "selected": "fine-tuned",
         "baseline_dev": BASE_DEV,
         "baseline_test": BASE_TEST,
         "final_dev": final_dev,
@@ -125,12 +128,14 @@ def test_report_of_a_finished_run(finished_run):
         assert_real_png(finished_run / "plots" / name)
 
 
-def test_report_of_an_interrupted_run_uses_the_log_alone(tmp_path):
+def test_report_of_a_run_cut_short_uses_the_log(tmp_path):
+    """Killed mid-training: metrics.json holds only the baselines; the rest comes from the log."""
     run_dir = tmp_path / "cut-short"
     run_dir.mkdir()
-    write_log(run_dir, [evaluation(20, 1.0, 0.85, 0.55)], steps=27, broken_tail=True)
+    (run_dir / "metrics.json").write_text(json.dumps({"status": "training", "baseline_dev": BASE_DEV}))
+    write_log(run_dir, [evaluation(20, 1.0, 0.85, 0.55)], steps=27)
     record = read_run(run_dir)
-    assert not record.finished and record.max_steps == 40 and len(record.losses) == 27
+    assert record.status == "training" and record.max_steps == 40 and len(record.losses) == 27
     assert record.dataset_names == ["qa", "sts"]  # from the per-set dev losses
     assert regressions(record) == []
     text = write_report(run_dir).read_text()
@@ -140,6 +145,27 @@ def test_report_of_an_interrupted_run_uses_the_log_alone(tmp_path):
     assert "## Test" not in text
     for name in ("loss.png", "dev-qa.png", "dev-sts.png", "base-vs-tuned.png"):
         assert_real_png(run_dir / "plots" / name)
+
+    (run_dir / "metrics.json").write_text(json.dumps({"status": "interrupted", "baseline_dev": BASE_DEV}))
+    assert "resume with `sbft train --resume" in write_report(run_dir).read_text()
+
+    with (run_dir / "metrics.jsonl").open("a") as log:
+        log.write('{"step": 28, "lo')  # killed while writing
+    with pytest.raises(SbftError, match=r"line 31 .* not valid JSON"):
+        read_run(run_dir)
+
+
+def test_report_when_the_base_model_was_kept(finished_run):
+    """Fine-tuning lowered the dev score, so training saved the base: the report compares the tuned one."""
+    metrics = json.loads((finished_run / "metrics.json").read_text())
+    metrics["fine_tuned_dev"], metrics["fine_tuned_test"] = metrics["final_dev"], metrics["test"]
+    metrics["final_dev"], metrics["test"] = metrics["baseline_dev"], metrics["baseline_test"]
+    metrics["selected"] = "base"
+    (finished_run / "metrics.json").write_text(json.dumps(metrics))
+    text = write_report(finished_run).read_text()
+    assert "**the base model**, as fine-tuning lowered the dev score" in text
+    assert "| sts_spearman_cosine | 0.8000 | 0.7500 | -0.0500 |" in text
+    assert "WARNING: sts_spearman_cosine on dev got worse" in text
 
 
 def test_sbft_report_regenerates_and_explains_errors(finished_run, tmp_path):
@@ -186,9 +212,15 @@ def test_report_of_a_real_tiny_run(tmp_path, tiny_model, pair_score_files):
     for name in ("loss.png", "dev-sts.png", "base-vs-tuned.png"):
         assert_real_png(run_dir / "plots" / name)
 
-    (run_dir / "metrics.json").unlink()  # as if it had been interrupted after its last evaluation
-    (run_dir / "recipe.yaml").unlink()
+    # As if killed after its last evaluation: metrics.json as written before training began.
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    started = {
+        "status": "training",
+        "baseline_dev": metrics["baseline_dev"],
+        "baseline_test": metrics["baseline_test"],
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(started))
     text = write_report(run_dir).read_text()
-    assert "**not finished**" in text
-    assert_real_png(run_dir / "plots" / "loss.png")
-    assert_real_png(run_dir / "plots" / "dev-all.png")
+    assert "**not finished**" in text and "| sts_spearman_cosine |" in text
+    for name in ("loss.png", "dev-sts.png", "base-vs-tuned.png"):
+        assert_real_png(run_dir / "plots" / name)
