@@ -123,9 +123,16 @@ def _load_raw(name: str, spec: DatasetSpec, wanted: tuple[str, ...]) -> dict[str
             result[split] = datasets.load_dataset(
                 file_format, data_files={split: path}, split=split, **options
             )
-        except Exception as exc:
+        except Exception as exc:  # reported as a user error below
+            cause = _root_cause(exc)
+            if "corresponds to no data" in cause:  # datasets' words for a file without rows
+                raise SbftError(
+                    f"the {split} split is empty ('{path}' has no rows)",
+                    where=f"{where}.files.{split}",
+                    fix="Check the file's contents.",
+                ) from None
             raise SbftError(
-                f"cannot read '{path}': {_root_cause(exc)}",
+                f"cannot read '{path}': {cause}",
                 where=f"{where}.files.{split}",
                 fix="Reader options go under 'loader_args' and pass to datasets.load_dataset "
                 "(e.g. sep, names, header, quoting: 3 for unescaped quotes).",

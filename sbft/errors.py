@@ -24,9 +24,10 @@ class SbftError(Exception):
 
 
 def closest(name: str, choices: Iterable[str]) -> str | None:
-    """The most similar valid name, for 'did you mean' hints."""
-    matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
-    return matches[0] if matches else None
+    """The most similar valid name, for 'did you mean' hints (case does not count)."""
+    by_lower = {choice.lower(): choice for choice in choices}
+    matches = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.5)
+    return by_lower[matches[0]] if matches else None
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -70,7 +70,7 @@ def load_model(
     from sentence_transformers import CrossEncoder, SentenceTransformer
 
     path = resolve_model_path(name)
-    options.update(check_model_reference(name))
+    options.update(check_model_reference(name, trust_remote_code))
     cross = (model_type or detect_model_type(name)) == "cross-encoder"
     model_class = CrossEncoder if cross else SentenceTransformer
     try:
@@ -79,13 +79,15 @@ def load_model(
         raise _load_error(name, exc) from None
 
 
-def check_model_reference(name: str) -> dict[str, Any]:
+def check_model_reference(name: str, trust_remote_code: bool = False) -> dict[str, Any]:
     """Fail before anything loads when a model cannot be found; returns options to load it.
 
     Cheap: a path is checked on disk, a hub id against the cache and the hub's reachability.
     """
     path = resolve_model_path(name)
     if Path(path).exists():
+        if not trust_remote_code and _needs_remote_code(Path(path)):
+            raise _remote_code_error(name)
         return {}
     if _looks_like_path(path):
         raise SbftError(
@@ -133,15 +135,27 @@ def _hub_reachable() -> bool:
     return True
 
 
+def _needs_remote_code(folder: Path) -> bool:
+    """A config with `auto_map` names Python files of the model's own to run."""
+    try:
+        return "auto_map" in json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def _remote_code_error(name: str) -> SbftError:
+    return SbftError(
+        f"the model '{name}' runs custom code shipped with it, and trust_remote_code is off",
+        where="model.trust_remote_code",
+        fix="Read that code first; if you trust it, set 'trust_remote_code: true' under 'model:' in the "
+        "recipe.",
+    )
+
+
 def _load_error(name: str, exc: Exception) -> SbftError:
     message = str(exc)
     if "trust_remote_code" in message:
-        return SbftError(
-            f"the model '{name}' runs custom code from its repository, and trust_remote_code is off",
-            where="model.trust_remote_code",
-            fix="Read that code first; if you trust it, set 'trust_remote_code: true' in the recipe "
-            "(or pass --trust-remote-code).",
-        )
+        return _remote_code_error(name)
     if Path(name).exists():
         reason = message.splitlines()[0] if message else type(exc).__name__
         return SbftError(

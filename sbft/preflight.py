@@ -69,7 +69,7 @@ def preflight(recipe: Recipe) -> Plan:
     args = build_training_args(settings, recipe.model.type)
     for name, spec in recipe.datasets.items():
         check_loss_args(spec.loss, f"datasets.{name}.loss", recipe.model.type)
-    check_model_reference(recipe.model.name)
+    check_model_reference(recipe.model.name, recipe.model.trust_remote_code)
     datasets = load_datasets(recipe.datasets, recipe.model.type)
     for name, prepared in datasets.items():
         if "train" not in prepared.splits:
