@@ -1,0 +1,66 @@
+"""`sbft init`: a commented recipe from a data file (or a template for a task), ready to check and train."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sbft.cli import app, user_errors
+
+TASK_HELP = "pair-score, pair-class, pairs, query-positive or triplets (default: inferred from the data)."
+
+
+@app.command()
+@user_errors
+def init(
+    data: Annotated[
+        Path | None, typer.Option("--data", help="A csv, tsv, jsonl or parquet file to train on.")
+    ] = None,
+    task: Annotated[str | None, typer.Option("--task", help=TASK_HELP)] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The recipe file to write.")] = Path(
+        "recipe.yaml"
+    ),
+    model: Annotated[str | None, typer.Option("--model", help="The base model (hub id or folder).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace the output file if it exists.")] = False,
+) -> None:
+    """Write a starting recipe: from a data file's columns, or a template for a task."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from sbft.errors import SbftError
+    from sbft.starter import DEFAULT_MODEL, TASKS, recipe_from_data, template, write_recipe
+
+    console = Console(highlight=False)
+    if output.exists() and not force:  # before reading any data: fail fast
+        write_recipe("", output, force)
+    if data is None:
+        if task is None:
+            raise SbftError(
+                "give a data file (--data FILE) or a task (--task NAME) to start from",
+                fix=f"Tasks: {', '.join(TASKS)}. For example: sbft init --data train.csv",
+            )
+        write_recipe(template(task, output, model or DEFAULT_MODEL), output, force)
+        console.print(
+            f"wrote the {task} template {output}: replace its TODOs, then run sbft check {output}",
+            soft_wrap=True,
+        )
+        return
+    text, inspection, proposal, splits = recipe_from_data(data, output, task, model or DEFAULT_MODEL)
+    write_recipe(text, output, force)
+    lines = [
+        f"columns: {', '.join(c.describe() for c in inspection.columns)}",
+        f"task:    {proposal.task.name} ({proposal.task.description})",
+        f"inputs:  {', '.join(proposal.inputs)}"
+        + (f"; label {proposal.label.name}" if proposal.label else "")
+        + (f" rescaled from {proposal.label_range}" if proposal.label_range else ""),
+        f"loss:    {proposal.loss}; evaluator {proposal.evaluator}",
+        f"splits:  {', '.join(f'{split} {path.name}' for split, path in splits.items())}",
+        *proposal.notes,
+    ]
+    for line in lines:
+        console.print(escape(line), soft_wrap=True)
+    console.print(
+        f"[bold green]wrote[/] {output}; next: sbft check {output} && sbft train {output}", soft_wrap=True
+    )
