@@ -156,10 +156,12 @@ class MetricsCallback(TrainerCallback):
         if self.quiet:
             return
         if self.baseline_dev:
-            table = comparison_table(title, self.baseline_dev, metrics, tuned_label="now")
+            table = comparison_table("", self.baseline_dev, metrics, tuned_label="now")
         else:
-            table = metrics_table(title, {"dev": metrics})
-        table.box, table.show_edge = box.SIMPLE_HEAD, False  # compact: a few lines per evaluation
+            table = metrics_table("", {"dev": metrics})
+        # Compact, and the title on its own line: a table's title wraps at the table's width.
+        table.box, table.show_edge, table.title = box.SIMPLE_HEAD, False, None
+        self._print(f"[bold]{title}[/]")
         self.console.print(table)
 
     def _log(self, entry: dict[str, Any]) -> None:
