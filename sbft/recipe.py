@@ -280,6 +280,21 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     return cls(**values)
 
 
+def check_type(value: Any, hint: Any, where: str) -> Any:
+    """Check a value against a plain type hint (str, int, float, bool, lists, unions of them).
+
+    Hints with other types in them (enums, callables) are not checked here: their owner does.
+    """
+    simple = {str, int, float, bool, type(None)}
+    parts = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    for part in parts:
+        if part not in simple and not (
+            typing.get_origin(part) is list and typing.get_args(part)[0] in simple
+        ):
+            return value
+    return _coerce(value, hint, where)
+
+
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     """Check `value` against a type hint, converting where YAML is loose (int -> float)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)

@@ -13,6 +13,7 @@ import json
 import signal
 import sys
 import time
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from transformers import TrainerCallback
 
 from sbft import run_folder
 from sbft.errors import SbftError, did_you_mean
-from sbft.recipe import Recipe, dump_recipe, load_recipe, redact
+from sbft.recipe import Recipe, check_type, dump_recipe, load_recipe, redact
 
 if TYPE_CHECKING:
     from transformers import TrainingArguments
@@ -103,6 +104,7 @@ def build_training_args(settings: dict[str, Any], model_type: str = "bi-encoder"
 
     args_class = getattr(sentence_transformers, TRAINERS[model_type][1])
     fields = {f.name for f in dataclasses.fields(args_class) if f.init}
+    hints = typing.get_type_hints(args_class)
     for key in settings:
         if key not in fields:
             raise SbftError(
@@ -110,6 +112,7 @@ def build_training_args(settings: dict[str, Any], model_type: str = "bi-encoder"
                 where=f"training.{key}",
                 fix=did_you_mean(key, fields),
             )
+        settings[key] = check_type(settings[key], hints[key], f"training.{key}")
     try:
         return args_class(**settings)
     except (TypeError, ValueError) as exc:
