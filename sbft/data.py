@@ -170,7 +170,8 @@ def _prepare_split(data: Dataset, prepared: PreparedDataset, split: str) -> Data
         listwise = prepared.loss_info is not None and prepared.loss_info.listwise
         _check_texts(data[column], column, where, as_lists=listwise and column == prepared.inputs[-1])
     if spec.label:
-        data = data.rename_column(spec.label, LABEL)
+        if spec.label != LABEL:
+            data = data.rename_column(spec.label, LABEL)
         data = _prepare_label(data, prepared, where)
     return data
 

@@ -303,7 +303,7 @@ CROSS_ENCODER_LOSSES: dict[str, LossInfo] = {
 
 MODEL_TYPES = ("bi-encoder", "cross-encoder")
 _CATALOGUES = {"bi-encoder": LOSSES, "cross-encoder": CROSS_ENCODER_LOSSES}
-_LOSS_MODULES = {
+LOSS_MODULES = {
     "bi-encoder": "sentence_transformers.sentence_transformer.losses",
     "cross-encoder": "sentence_transformers.cross_encoder.losses",
 }
@@ -392,7 +392,7 @@ def check_loss_args(spec: LossSpec, where: str, model_type: str = "bi-encoder") 
 
     if spec.inner is not None:
         check_loss_args(spec.inner, f"{where}.inner", model_type)
-    loss_class = getattr(importlib.import_module(_LOSS_MODULES[model_type]), spec.name)
+    loss_class = getattr(importlib.import_module(LOSS_MODULES[model_type]), spec.name)
     signature = inspect.signature(loss_class.__init__).parameters
     if any(param.kind == param.VAR_KEYWORD for param in signature.values()):
         return loss_class  # open-ended: the class itself checks

@@ -24,10 +24,11 @@ if TYPE_CHECKING:
 
     from sbft.data import PreparedDataset
 
-_FIRST = re.compile(r"anchor|query|question|premise|sentence1|text1|^a$", re.I)
-_LATER = re.compile(r"positive|answer|document|passage|hypothesis|negative|sentence2|text2|^b$", re.I)
-_ID_NAME = re.compile(r"(^|_)(id|idx|index|uuid|key)$", re.I)
-_ID_VALUE = re.compile(r"^[0-9a-f-]{1,40}$", re.I)
+# Column-name patterns shared with `sbft init`: which names go first, later, or are IDs.
+FIRST_COLUMN = re.compile(r"anchor|query|question|premise|sentence1|text1|^a$", re.I)
+LATER_COLUMN = re.compile(r"positive|answer|document|passage|hypothesis|negative|sentence2|text2|^b$", re.I)
+ID_NAME = re.compile(r"(^|_)(id|idx|index|uuid|key)$", re.I)
+ID_VALUE = re.compile(r"^[0-9a-f-]{1,40}$", re.I)
 
 
 @dataclass
@@ -89,7 +90,11 @@ def preflight(recipe: Recipe) -> Plan:
 def _warnings(prepared: PreparedDataset, plan: Plan) -> list[str]:
     """Likely mistakes that still let a run start."""
     name, inputs, found = prepared.name, prepared.inputs, []
-    if len(inputs) >= 2 and _LATER.search(inputs[0]) and any(_FIRST.search(c) for c in inputs[1:]):
+    if (
+        len(inputs) >= 2
+        and LATER_COLUMN.search(inputs[0])
+        and any(FIRST_COLUMN.search(c) for c in inputs[1:])
+    ):
         found.append(
             f"{name}: column '{inputs[0]}' comes first but its name suggests it belongs later; "
             "losses read columns by position (anchor/query first)"
@@ -99,7 +104,7 @@ def _warnings(prepared: PreparedDataset, plan: Plan) -> list[str]:
     train = prepared.splits["train"]
     for column in inputs:
         sample = [v for v in train[column][:200] if isinstance(v, str)]
-        if _ID_NAME.search(column) or (sample and all(_ID_VALUE.match(v.strip()) for v in sample)):
+        if ID_NAME.search(column) or (sample and all(ID_VALUE.match(v.strip()) for v in sample)):
             found.append(f"{name}: column '{column}' looks like an ID, yet it will be read as text")
     for split, data in prepared.splits.items():
         empty = sum(1 for c in inputs for v in data[c] if isinstance(v, str) and not v.strip())

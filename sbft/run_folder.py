@@ -76,7 +76,10 @@ def read_evaluations(run_dir: Path) -> list[dict[str, Any]]:
         return []
     by_step: dict[int, dict[str, Any]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
-        entry = json.loads(line)
+        try:
+            entry = json.loads(line)
+        except ValueError:  # a line cut short by a killed run
+            continue
         metrics = {k.removeprefix("eval_"): v for k, v in entry.items() if k.startswith("eval_")}
         if metrics:
             by_step.setdefault(entry["step"], {"step": entry["step"], "epoch": entry.get("epoch")}).update(

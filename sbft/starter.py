@@ -253,7 +253,7 @@ def _classify(name: str, values: pd.Series) -> Column:
     """A column's kind, from its sampled values (and its name, where values are ambiguous)."""
     import pandas as pd
 
-    from sbft.preflight import _ID_NAME, _ID_VALUE
+    from sbft.preflight import ID_NAME, ID_VALUE
 
     present = values.dropna()
     if present.empty or len(present) < len(values) / 2:
@@ -265,7 +265,7 @@ def _classify(name: str, values: pd.Series) -> Column:
         low, high = float(numbers.min()), float(numbers.max())
         integral = bool((numbers == numbers.round()).all())
         distinct = set(numbers)
-        if _ID_NAME.search(name):
+        if ID_NAME.search(name):
             return Column(name, "other", "identifiers")
         if not integral or _SCORE_NAME.search(name):
             return Column(name, "score", f"{low:g}..{high:g}", low, high)
@@ -287,7 +287,7 @@ def _classify(name: str, values: pd.Series) -> Column:
         return Column(
             name, "classes", f"{len(distinct_texts)} classes: {shown}", classes=sorted(distinct_texts)
         )
-    if _ID_NAME.search(name) or all(_ID_VALUE.match(v.strip()) for v in strings[:200]):
+    if ID_NAME.search(name) or all(ID_VALUE.match(v.strip()) for v in strings[:200]):
         return Column(name, "other", "identifiers")
     words = sum(len(v.split()) for v in strings) / len(strings)
     return Column(name, "text", f"{words:.0f} words on average")
@@ -341,10 +341,10 @@ def task_by_name(name: str) -> Task:
 
 def _in_loss_order(texts: list[Column]) -> list[Column]:
     """anchor/query first, negatives last, everything else in between; ties keep the file's order."""
-    from sbft.preflight import _FIRST
+    from sbft.preflight import FIRST_COLUMN
 
     def rank(column: Column) -> int:
-        return 0 if _FIRST.search(column.name) else 2 if _NEGATIVE.search(column.name) else 1
+        return 0 if FIRST_COLUMN.search(column.name) else 2 if _NEGATIVE.search(column.name) else 1
 
     return sorted(texts, key=rank)
 

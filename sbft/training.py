@@ -135,11 +135,13 @@ def train(
     *,
     overwrite: bool = False,
     resume: bool = False,
+    quiet: bool = False,
     console: Console | None = None,
 ) -> RunResult:
     """Run a whole recipe and return the run folder and its metrics.
 
-    With `resume`, continue the run in `recipe.run_dir` from its last checkpoint.
+    With `resume`, continue the run in `recipe.run_dir` from its last checkpoint; `quiet`
+    prints only errors and the final tables.
     """
     from sbft.preflight import preflight, print_plan
 
@@ -150,9 +152,10 @@ def train(
         run_folder.ensure_fresh(run_dir, overwrite)
     started = time.perf_counter()
     quiet_libraries()
-    console.print(f"[bold]sbft train[/] {recipe.name} -> {run_dir}" + (" (resuming)" if resume else ""))
+    say = Console(quiet=True) if quiet else console  # progress that -q leaves out
+    say.print(f"[bold]sbft train[/] {recipe.name} -> {run_dir}" + (" (resuming)" if resume else ""))
     plan = preflight(recipe)
-    print_plan(plan, console)
+    print_plan(plan, say)
 
     import sentence_transformers
     from transformers import PrinterCallback, ProgressCallback
@@ -160,6 +163,7 @@ def train(
     from sbft.evaluation import build_evaluator, evaluate
     from sbft.losses import build_loss
     from sbft.models import build_model
+    from sbft.report import write_report
     from sbft.reporting import MetricsCallback, comparison_table, metrics_table
 
     model_type, datasets, args = recipe.model.type, plan.datasets, plan.args
@@ -190,7 +194,9 @@ def train(
                 )
         run_folder.write_json(run_dir / run_folder.METRICS, metrics)
 
-    callback = MetricsCallback(run_dir / run_folder.METRICS_LOG, console)
+    callback = MetricsCallback(
+        run_dir / run_folder.METRICS_LOG, console, quiet=quiet, baseline_dev=metrics.get("baseline_dev")
+    )
     stopper = GracefulStop()
     single = len(datasets) == 1
     train_sets = {name: d.splits["train"] for name, d in datasets.items()}
@@ -208,13 +214,14 @@ def train(
     # Our callback prints the logs; the trainer's own printers would repeat them as raw dicts.
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
-    with stopper.catching_signals():
+    with stopper.catching_signals(), callback:
         output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
 
     metrics["evaluations"] = run_folder.read_evaluations(run_dir)
     if stopper.stopped:
         metrics["status"] = "interrupted"
         run_folder.write_json(run_dir / run_folder.METRICS, metrics)
+        write_report(run_dir)
         console.print(
             f"[bold yellow]interrupted[/] after step {output.global_step}; a checkpoint is saved. "
             f"Resume with:\n  sbft train --resume {run_dir}",
@@ -245,6 +252,7 @@ def train(
         {"wall_time_s": round(time.perf_counter() - started, 2), **run_folder.environment()},
     )
     run_folder.write_json(run_dir / "training_args.json", redact(args.to_dict()))
+    report = write_report(run_dir)
 
     tuned_dev = metrics.get("fine_tuned_dev", metrics["final_dev"])
     tuned_test = metrics.get("fine_tuned_test", metrics["test"])
@@ -263,7 +271,9 @@ def train(
             highlight=False,
             soft_wrap=True,
         )
-    console.print(f"[bold green]saved[/] {run_dir / run_folder.MODEL} ({metrics['selected']} model)")
+    console.print(
+        f"[bold green]saved[/] {run_dir / run_folder.MODEL} ({metrics['selected']} model); report {report}"
+    )
     return RunResult(run_dir=run_dir, metrics=metrics)
 
 

@@ -19,10 +19,10 @@ def model(tiny_model):
 def test_every_catalogued_loss_exists_in_sentence_transformers():
     import importlib
 
-    from sbft.losses import _LOSS_MODULES
+    from sbft.losses import LOSS_MODULES
 
     for model_type in MODEL_TYPES:
-        module = importlib.import_module(_LOSS_MODULES[model_type])
+        module = importlib.import_module(LOSS_MODULES[model_type])
         for name in catalogue(model_type):
             assert hasattr(module, name), (model_type, name)
 

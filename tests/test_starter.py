@@ -159,7 +159,6 @@ def test_scored_pairs_are_rescaled_and_train_as_written(tmp_path, pair_score_fil
     assert result.metrics["status"] == "finished" and "sts_spearman_cosine" in result.metrics["final_dev"]
 
 
-@pytest.mark.xfail(reason="sbft/data.py renames the label column to 'label' even when it is already so named")
 def test_a_label_column_named_label(tmp_path):
     first, second = columns(12, 2, 5)
     rows = [[a, b, NLI[i % 3]] for i, (a, b) in enumerate(zip(first, second, strict=True))]

@@ -178,11 +178,11 @@ def _info_lines(info: LossInfo) -> list[str]:
 def _loss_class(model_type: str, name: str, console: Console) -> tuple[Any, str | None]:
     import importlib
 
-    from sbft.losses import _LOSS_MODULES
+    from sbft.losses import LOSS_MODULES
 
     try:
         with console.status("reading the loss from sentence-transformers..."):
-            return getattr(importlib.import_module(_LOSS_MODULES[model_type]), name), None
+            return getattr(importlib.import_module(LOSS_MODULES[model_type]), name), None
     except (ImportError, AttributeError) as exc:
         return None, str(exc)
 

@@ -25,6 +25,9 @@ def train(
     ] = None,
     overrides: SetOption = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a run already in the output folder.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only errors and the final tables.")
+    ] = False,
     resume: Annotated[
         Path | None,
         typer.Option(help="Continue the interrupted run in this folder from its last checkpoint."),
@@ -49,6 +52,6 @@ def train(
         loaded = load_recipe(recipe, overrides)
         if output_dir is not None:
             loaded.output_dir = str(output_dir)
-    result = run_training(loaded, overwrite=overwrite, resume=resume is not None)
+    result = run_training(loaded, overwrite=overwrite, resume=resume is not None, quiet=quiet)
     if result.interrupted:
         raise typer.Exit(130)
