@@ -1,0 +1,121 @@
+"""`sbft encode MODEL INPUT`: embeddings of every text of a file or stdin, streamed."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from sbft.cli import app, user_errors
+
+# Options shared by the commands that use a model (encode, search, similarity, eval).
+ModelArg = Annotated[
+    str,
+    typer.Argument(
+        help="A run folder of `sbft train`, a saved model folder, or a hub id "
+        "(sentence-transformers/all-MiniLM-L6-v2 works offline).",
+        show_default=False,
+    ),
+]
+DeviceOption = Annotated[
+    str | None, typer.Option(help="cpu, cuda, cuda:1, mps... (default: the best available).")
+]
+BatchSizeOption = Annotated[int, typer.Option(help="Texts per forward pass.")]
+MaxSeqLengthOption = Annotated[
+    int | None, typer.Option(help="Tokens kept per text; longer texts are truncated (default: the model's).")
+]
+TrustOption = Annotated[
+    bool, typer.Option(help="Allow a model that runs custom code from its repository (read it first).")
+]
+ReplaceErrorsOption = Annotated[
+    bool,
+    typer.Option(help="Replace bytes that are not UTF-8 with U+FFFD instead of stopping with an error."),
+]
+OverwriteOption = Annotated[bool, typer.Option(help="Replace an existing output file.")]
+
+
+@app.command()
+@user_errors
+def encode(
+    model: ModelArg,
+    input: Annotated[
+        str,
+        typer.Argument(
+            help="A text file (one text per line), - for stdin, or jsonl/csv/tsv/parquet with --column.",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="The format follows the extension: .npy (embeddings only), .jsonl, .csv, .parquet "
+            "(id, text, embedding). Default: jsonl on stdout.",
+            show_default=False,
+        ),
+    ] = None,
+    column: Annotated[
+        str | None, typer.Option(help="The text column of jsonl/csv/tsv/parquet input.", show_default=False)
+    ] = None,
+    batch_size: BatchSizeOption = 32,
+    normalize: Annotated[bool, typer.Option(help="Scale every embedding to length 1.")] = False,
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="float32, int8, uint8, binary or ubinary (quantize_embeddings; int8/uint8 ranges "
+            "come from the first 8192 texts)."
+        ),
+    ] = "float32",
+    truncate_dim: Annotated[
+        int | None, typer.Option(help="Keep the first N dimensions (Matryoshka models).", show_default=False)
+    ] = None,
+    prompt: Annotated[
+        str | None, typer.Option(help="Text put before every input, e.g. 'query: '.", show_default=False)
+    ] = None,
+    prompt_name: Annotated[
+        str | None, typer.Option(help="A prompt the model defines, e.g. query.", show_default=False)
+    ] = None,
+    device: DeviceOption = None,
+    max_seq_length: MaxSeqLengthOption = None,
+    trust_remote_code: TrustOption = False,
+    replace_errors: ReplaceErrorsOption = False,
+    overwrite: OverwriteOption = False,
+    stats: Annotated[
+        bool, typer.Option(help="Print timings and texts/s as one JSON line on stderr at the end.")
+    ] = False,
+) -> None:
+    """Embed every text of INPUT; output row i is always input row i.
+
+    Text input is split on newlines only: blank lines are encoded as the empty string,
+    duplicates are encoded each time, and texts longer than the model's max sequence length are
+    truncated to it, so no row is ever dropped. Input is read, encoded and written in windows of
+    8192 texts: memory stays flat for any input size. A progress line shows on stderr when it is
+    a terminal.
+    """
+    from sbft.inference import EncodeOptions, TextSource, encode_file
+
+    options = EncodeOptions(batch_size, normalize, precision, truncate_dim, prompt, prompt_name)
+    source = TextSource(input, column, replace_errors)
+    try:
+        result = encode_file(
+            model,
+            source,
+            output,
+            options,
+            overwrite=overwrite,
+            device=device,
+            trust_remote_code=trust_remote_code,
+            max_seq_length=max_seq_length,
+        )
+    except BrokenPipeError:  # `sbft encode ... | head`: the reader left, nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
+        raise typer.Exit(1) from None
+    if stats:
+        typer.echo(json.dumps(result.to_dict()), err=True)
+    elif sys.stderr.isatty():
+        rate = result.to_dict()["encode_texts_per_s"] or 0
+        typer.echo(f"encoded {result.texts:,} texts ({rate:,.0f} texts/s)", err=True)

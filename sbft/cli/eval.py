@@ -1,0 +1,167 @@
+"""`sbft eval MODEL... DATA`: score one or more models on a dataset, one table column per model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sbft.cli import app, user_errors
+from sbft.cli.encode import BatchSizeOption, DeviceOption, OverwriteOption, TrustOption
+from sbft.errors import SbftError
+
+
+@app.command(name="eval")
+@user_errors
+def evaluate(
+    arguments: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="MODEL... DATA",
+            help="One or more models (run folders of `sbft train`, saved folders, hub ids), then the "
+            "data: a csv/tsv/json/jsonl/parquet file, a folder, recipe.yaml[#dataset[:split]], "
+            "or a hub dataset id.",
+            show_default=False,
+        ),
+    ],
+    columns: Annotated[
+        str | None,
+        typer.Option(help="Input columns in order, comma-separated (default: guessed).", show_default=False),
+    ] = None,
+    label: Annotated[str | None, typer.Option(help="The label column.", show_default=False)] = None,
+    label_range: Annotated[
+        str | None, typer.Option(help="LOW,HIGH: rescale the label to 0..1, e.g. 0,5.", show_default=False)
+    ] = None,
+    file_format: Annotated[
+        str | None, typer.Option("--format", help="csv, json or parquet, when the extension says nothing.")
+    ] = None,
+    loader_args: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--loader-arg",
+            help="key=value for datasets.load_dataset, the value read as YAML (repeatable): sep=';'",
+            show_default=False,
+        ),
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            help="The split: a hub split name, a recipe's train/dev/test, or which file of a folder "
+            "(default test).",
+            show_default=False,
+        ),
+    ] = None,
+    subset: Annotated[str | None, typer.Option(help="The hub dataset's subset.", show_default=False)] = None,
+    max_samples: Annotated[
+        int | None, typer.Option(help="Evaluate on the first N rows only.", show_default=False)
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="The evaluator, instead of the one the data's shape picks: embedding-similarity, "
+            "binary-classification, triplet, information-retrieval (bi-encoders); correlation, "
+            "classification, reranking (cross-encoders).",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print {model: {metric: value}} as JSON instead of a table.")
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Also write {model: {metric: value}} to this JSON file."),
+    ] = None,
+    overwrite: OverwriteOption = False,
+    batch_size: BatchSizeOption = 32,
+    device: DeviceOption = None,
+    trust_remote_code: TrustOption = False,
+) -> None:
+    """Evaluate models on a dataset with the evaluator its shape calls for, as `sbft train` does.
+
+    Several models give one table with a column per model: sbft eval base runs/tuned DATA.
+    """
+    from rich.console import Console
+
+    from sbft.inference import check_output
+    from sbft.reporting import metrics_table
+    from sbft.run_folder import write_json
+    from sbft.scoring import DataOptions, resolve_data, score_models
+
+    if len(arguments) < 2:
+        raise SbftError("give at least one model and the data", fix="For example: sbft eval MODEL data.csv")
+    *models, data = arguments
+    if output is not None:
+        check_output(str(output), overwrite)
+    options = DataOptions(
+        columns=_list(columns, "--columns"),
+        label=label,
+        label_range=[float(v) for v in _list(label_range, "--label-range", numbers=True) or []] or None,
+        format=file_format,
+        loader_args=_loader_args(loader_args or []),
+        split=split,
+        subset=subset,
+        max_samples=max_samples,
+    )
+    errors = Console(stderr=True, highlight=False)
+    resolved = resolve_data(data, options)
+    for note in resolved.notes:
+        errors.print(f"[dim]{note}[/]", soft_wrap=True)
+    results = score_models(
+        models,
+        resolved,
+        task=task,
+        batch_size=batch_size,
+        device=device,
+        trust_remote_code=trust_remote_code,
+        say=lambda message: errors.print(f"[dim]{message}[/]", soft_wrap=True),
+    )
+    if output is not None:
+        write_json(output, results)
+    if as_json:
+        typer.echo(json.dumps(results))
+    else:
+        shown = dict(zip(_short_names(list(results)), results.values(), strict=True))
+        Console().print(metrics_table(f"{data} ({resolved.split})", shown))
+
+
+def _short_names(names: list[str]) -> list[str]:
+    """The shortest path ending of each model that still tells them apart, to keep tables narrow."""
+    parts = [Path(name).parts or (name,) for name in names]
+    for keep in range(1, max(len(p) for p in parts) + 1):
+        short = [str(Path(*p[-keep:])) for p in parts]
+        if len(set(short)) == len(short):
+            return short
+    return names
+
+
+def _list(value: str | None, option: str, numbers: bool = False) -> list[str] | None:
+    if value is None:
+        return None
+    items = [item.strip() for item in value.split(",")]
+    if any(not item for item in items):
+        raise SbftError(f"'{value}' has an empty item", where=option, fix="Separate names with commas: a,b")
+    if numbers:
+        try:
+            [float(item) for item in items]
+        except ValueError:
+            raise SbftError(
+                f"'{value}' is not a list of numbers", where=option, fix="For example: 0,5"
+            ) from None
+    return items
+
+
+def _loader_args(pairs: list[str]) -> dict:
+    import yaml
+
+    result = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise SbftError(f"'{pair}' is not key=value", where="--loader-arg", fix="For example: sep=';'")
+        try:
+            result[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            result[key.strip()] = value
+    return result

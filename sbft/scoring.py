@@ -1,0 +1,319 @@
+"""Scoring models on a dataset: what `sbft eval` runs, usable from Python.
+
+DATA becomes a recipe DatasetSpec and goes through the loading and evaluator choice of
+`sbft train` (sbft.data.load_prepared, sbft.evaluation.build_evaluator): the evaluator follows
+the data's shape unless a task is named. DATA can be
+
+- a data file: csv, tsv, json, jsonl or parquet;
+- a folder: its only data file, or else the one whose name has the split as a word
+  (`test.csv`, `sts-test.jsonl`; for dev also `validation`, `valid`, `val`);
+- datasets of a recipe: `recipe.yaml` (all of them), `recipe.yaml#name`, `recipe.yaml#name:dev`;
+- a Hugging Face hub dataset id (columns must then be named).
+
+For a file without --columns, the columns, label and reader options are those `sbft init`
+would propose (sbft.starter): raw files such as STSb's header-less TSV work as they are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sbft.errors import SbftError, did_you_mean
+from sbft.recipe import FILE_FORMATS, SPLITS, DatasetSpec
+
+RECIPE_SUFFIXES = (".yaml", ".yml")
+SPLIT_WORDS = {"dev": ("dev", "validation", "valid", "val")}
+DEFAULT_SPLIT = "test"
+
+
+@dataclass
+class DataOptions:
+    """How to read DATA, as a recipe's dataset would say it."""
+
+    columns: list[str] | None = None
+    label: str | None = None
+    label_range: list[float] | None = None
+    format: str | None = None
+    loader_args: dict[str, Any] = field(default_factory=dict)
+    split: str | None = None
+    """A folder's file or a hub split to use (default test); a recipe's split (train/dev/test)."""
+    subset: str | None = None
+    max_samples: int | None = None
+
+
+@dataclass
+class EvalData:
+    """Datasets ready for load_prepared, and the split of theirs to evaluate."""
+
+    specs: dict[str, DatasetSpec]
+    split: str
+    notes: list[str] = field(default_factory=list)
+    """What was guessed or skipped, for the user to see."""
+
+
+def score_models(
+    models: list[str],
+    data: EvalData,
+    *,
+    task: str | None = None,
+    batch_size: int = 32,
+    device: str | None = None,
+    trust_remote_code: bool = False,
+    say: Callable[[str], None] = lambda message: None,
+) -> dict[str, dict[str, float]]:
+    """{model: {metric: value}} for each model, all on the same data and evaluator.
+
+    A model is a run folder of `sbft train`, a saved model folder or a hub id; bi-encoders and
+    cross-encoders mix (each type gets the evaluator that fits it).
+    """
+    from sbft.evaluation import SHAPES, evaluate
+    from sbft.inference import load_any, model_location
+    from sbft.models import check_model_reference
+
+    if task is not None and task not in SHAPES:
+        raise SbftError(f"unknown task '{task}'", where="--task", fix=did_you_mean(task, SHAPES))
+    if batch_size <= 0:
+        raise SbftError("the batch size must be positive", where="--batch-size")
+    for name in models:  # every model before the first slow evaluation
+        check_model_reference(model_location(name))
+    evaluators: dict[str, Any] = {}
+    results: dict[str, dict[str, float]] = {}
+    for column, name in zip(_column_names(models), models, strict=True):
+        model = load_any(name, device=device, trust_remote_code=trust_remote_code)
+        model_type = _model_type(model)
+        if model_type not in evaluators:
+            evaluators[model_type] = build_data_evaluator(data, model_type, task, batch_size)
+        say(f"evaluating {name}")
+        results[column] = evaluate(evaluators[model_type], model)
+        del model
+    return results
+
+
+def build_data_evaluator(data: EvalData, model_type: str, task: str | None, batch_size: int) -> Any:
+    """Load the data for a model type and build the evaluator that training would use."""
+    from sbft.data import load_prepared
+    from sbft.evaluation import build_evaluator
+
+    prepared = {
+        name: load_prepared(name, spec, splits=(data.split,), model_type=model_type)
+        for name, spec in data.specs.items()
+    }
+    for name, dataset in prepared.items():
+        if data.split not in dataset.splits:
+            raise SbftError(
+                f"the dataset has no {data.split} split", where=name, fix="Choose another split with --split."
+            )
+    evaluator = build_evaluator(prepared, data.split, batch_size, override=task)
+    if evaluator is None:
+        shapes = "; ".join(
+            f"{name}: {len(p.inputs)} input column(s), {p.label_kind or 'no'} label"
+            for name, p in prepared.items()
+        )
+        raise SbftError(
+            f"no {model_type} evaluator fits the data ({shapes})",
+            fix="Choose the columns with --columns and --label, or an evaluator with --task.",
+        )
+    return evaluator
+
+
+def _model_type(model: Any) -> str:
+    from sentence_transformers import CrossEncoder
+
+    return "cross-encoder" if isinstance(model, CrossEncoder) else "bi-encoder"
+
+
+def _column_names(models: list[str]) -> list[str]:
+    """One table column per model, named as given; a repeated name gets ' (2)', ' (3)'..."""
+    names: list[str] = []
+    for model in models:
+        name, count = model, 1
+        while name in names:
+            count += 1
+            name = f"{model} ({count})"
+        names.append(name)
+    return names
+
+
+# --- DATA -----------------------------------------------------------------------------------
+
+
+def resolve_data(data: str, options: DataOptions) -> EvalData:
+    """What DATA names, as DatasetSpecs and a split."""
+    _check_options(options)
+    recipe_ref = _recipe_reference(data)
+    if recipe_ref is not None:
+        return _from_recipe(*recipe_ref, options)
+    path = Path(data).expanduser()
+    notes: list[str] = []
+    if path.is_dir():
+        path = _pick_file(path, options.split or DEFAULT_SPLIT)
+        notes.append(f"data: {path}")
+    if path.is_file():
+        return _from_file(path, options, notes)
+    if _looks_like_path(data):
+        raise SbftError(f"the data '{data}' does not exist", fix="Check the path.")
+    return _from_hub(data, options)
+
+
+def _check_options(options: DataOptions) -> None:
+    if options.columns is not None and not options.columns:
+        raise SbftError(
+            "no columns given", where="--columns", fix="For example: --columns sentence1,sentence2"
+        )
+    if options.label is not None and options.columns and options.label in options.columns:
+        raise SbftError(
+            f"the label column '{options.label}' is also an input column",
+            where="--columns",
+            fix="Inputs are the text columns only; name the label with --label.",
+        )
+    if options.label_range is not None:
+        if len(options.label_range) != 2 or options.label_range[0] >= options.label_range[1]:
+            raise SbftError("give LOW,HIGH with LOW < HIGH", where="--label-range", fix="For example: 0,5")
+        if options.label is None and options.columns is not None:
+            raise SbftError("--label-range is set but no label column", where="--label")
+    formats = set(FILE_FORMATS.values())
+    if options.format is not None and options.format not in formats:
+        raise SbftError(
+            f"unknown format '{options.format}'", where="--format", fix=did_you_mean(options.format, formats)
+        )
+    if options.max_samples is not None and options.max_samples <= 0:
+        raise SbftError("--max-samples must be positive", where="--max-samples")
+
+
+def _recipe_reference(data: str) -> tuple[Path, str | None, str | None] | None:
+    """recipe.yaml[#name][:split] -> (path, name, split); None when DATA is no recipe."""
+    path, _, fragment = data.partition("#")
+    if Path(path).suffix.lower() not in RECIPE_SUFFIXES:
+        return None
+    name, _, split = fragment.partition(":")
+    return Path(path), name or None, split or None
+
+
+def _from_recipe(path: Path, name: str | None, split: str | None, options: DataOptions) -> EvalData:
+    from sbft.recipe import load_recipe
+
+    keys = ("columns", "label", "label_range", "format", "loader_args", "subset")
+    given = [f"--{key.replace('_', '-')}" for key in keys if getattr(options, key) not in (None, {})]
+    if given:
+        raise SbftError(
+            f"{', '.join(given)} describe a data file; a recipe's datasets say how they are read",
+            where=str(path),
+            fix="Leave these options out, or edit the recipe.",
+        )
+    split = split or options.split or DEFAULT_SPLIT
+    if split not in SPLITS:
+        raise SbftError(f"unknown split '{split}'", where=str(path), fix=did_you_mean(split, SPLITS))
+    recipe = load_recipe(path)
+    if name is not None and name not in recipe.datasets:
+        raise SbftError(
+            f"the recipe has no dataset '{name}'", where=str(path), fix=did_you_mean(name, recipe.datasets)
+        )
+    chosen = {name: recipe.datasets[name]} if name else recipe.datasets
+    specs = {n: s for n, s in chosen.items() if split in (s.splits if s.hub else s.files)}
+    if not specs:
+        raise SbftError(
+            f"no dataset {'named ' + repr(name) + ' ' if name else ''}in the recipe has a {split} split",
+            where=str(path),
+            fix="Name a split it has, e.g. recipe.yaml#name:dev.",
+        )
+    if options.max_samples is not None:
+        specs = {n: dataclasses.replace(s, max_samples=options.max_samples) for n, s in specs.items()}
+    notes = [f"skipped {n}: no {split} split" for n in chosen if n not in specs]
+    return EvalData(specs, split, notes)
+
+
+def _pick_file(folder: Path, split: str) -> Path:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FILE_FORMATS)
+    if len(files) == 1:
+        return files[0]
+    if not files:
+        raise SbftError(
+            f"the folder '{folder}' holds no data file ({', '.join(sorted(FILE_FORMATS))})",
+            fix="Name a data file, a recipe, or a hub dataset.",
+        )
+    words = set(SPLIT_WORDS.get(split, (split,)))
+    matches = [p for p in files if words & set(re.split(r"[-_. ]+", p.stem.lower()))]
+    if len(matches) == 1:
+        return matches[0]
+    found = ", ".join(p.name for p in matches or files)
+    raise SbftError(
+        f"cannot tell which file of '{folder}' holds the {split} split ({found})",
+        fix="Name the file itself, or pick the split with --split.",
+    )
+
+
+def _from_file(path: Path, options: DataOptions, notes: list[str]) -> EvalData:
+    file_format = options.format or FILE_FORMATS.get(path.suffix.lower())
+    if file_format is None:
+        raise SbftError(
+            f"cannot tell the format of '{path}' from its extension",
+            fix="Give it with --format csv, json or parquet.",
+        )
+    columns, label, loader_args = options.columns, options.label, options.loader_args
+    if columns is None:
+        columns, label, loader_args = _guess_columns(path, options)
+        notes.append(
+            f"columns {', '.join(columns)}{f', label {label}' if label else ', no label'} "
+            "(guessed; --columns and --label choose)"
+        )
+    spec = DatasetSpec(
+        columns=columns,
+        label=label,
+        label_range=options.label_range,
+        files={DEFAULT_SPLIT: str(path)},
+        format=options.format,
+        loader_args=loader_args,
+        max_samples=options.max_samples,
+    )
+    return EvalData({path.stem: spec}, DEFAULT_SPLIT, notes)
+
+
+def _from_hub(data: str, options: DataOptions) -> EvalData:
+    if options.columns is None:
+        raise SbftError(
+            f"name the input columns of the hub dataset '{data}'",
+            where="--columns",
+            fix="For example: --columns sentence1,sentence2 --label score.",
+        )
+    spec = DatasetSpec(
+        columns=options.columns,
+        label=options.label,
+        label_range=options.label_range,
+        hub=data,
+        subset=options.subset,
+        splits={DEFAULT_SPLIT: options.split or DEFAULT_SPLIT},
+        loader_args=options.loader_args,
+        max_samples=options.max_samples,
+    )
+    return EvalData({data.rstrip("/").rsplit("/", 1)[-1]: spec}, DEFAULT_SPLIT)
+
+
+def _looks_like_path(data: str) -> bool:
+    """Hub ids are 'name' or 'org/name' without an extension; anything else is meant as a path."""
+    return (
+        data.startswith((".", "/", "~"))
+        or data.count("/") > 1
+        or Path(data).suffix.lower() in (*FILE_FORMATS, *RECIPE_SUFFIXES)
+    )
+
+
+def _guess_columns(path: Path, options: DataOptions) -> tuple[list[str], str | None, dict[str, Any]]:
+    """Input columns, label and reader options as `sbft init` would propose them for this file."""
+    from sbft.starter import inspect_file, propose
+
+    try:
+        inspection = inspect_file(path)
+        proposal = propose(inspection)
+    except SbftError as error:
+        raise SbftError(
+            f"cannot guess which columns of '{path}' to evaluate on: {error.what}",
+            fix="Name the input columns with --columns a,b (and the label with --label).",
+        ) from None
+    label = options.label or (proposal.label.name if proposal.label else None)
+    columns = [c for c in proposal.inputs if c != label]
+    return columns, label, {**inspection.loader_args, **options.loader_args}

@@ -1,0 +1,90 @@
+"""`sbft eval` through the CLI: several models in one table, --json, --output, recipes, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from typer.testing import CliRunner
+
+from sbft.cli import app
+
+from helpers import run_sbft
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+
+def test_compare_models_in_a_real_process(tmp_path, tiny_model, pair_score_files):
+    run = tmp_path / "run"  # a run folder of `sbft train`: the model is its model/
+    shutil.copytree(tiny_model, run / "model")
+    (run / "metrics.json").write_text("{}")
+    data = str(pair_score_files["test"])
+
+    table = run_sbft("eval", str(tiny_model), str(run), data)
+    assert table.returncode == 0, table.stderr
+    header = next(line for line in table.stdout.splitlines() if "metric" in line)
+    assert header.split()[3:-1:2] == [tiny_model.name, "run"]  # one column per model: its path's end
+    assert "sts-test_spearman_cosine" in table.stdout
+    assert "guessed" in table.stderr  # which columns were used is said, on stderr
+
+    output = tmp_path / "scores.json"
+    result = run_sbft("eval", str(tiny_model), str(run), data, "--json", "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout)
+    assert list(scores) == [str(tiny_model), str(run)]
+    assert scores[str(tiny_model)] == scores[str(run)]  # the same weights
+    assert set(scores[str(run)]) == {"sts-test_pearson_cosine", "sts-test_spearman_cosine"}
+    assert json.loads(output.read_text()) == scores
+
+
+def test_recipe_dataset_and_options(tmp_path, tiny_model, pair_score_files, pair_files):
+    import yaml
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "model": {"name": str(tiny_model)},
+                "datasets": {
+                    "qa": {
+                        "files": {s: p.name for s, p in pair_files.items()},
+                        "columns": ["query", "answer"],
+                        "loss": "MultipleNegativesRankingLoss",
+                    }
+                },
+            }
+        )
+    )
+    result = invoke("eval", str(tiny_model), f"{recipe}#qa:dev", "--json", "--max-samples", "5")
+    assert result.exit_code == 0, result.output
+    (metrics,) = json.loads(result.stdout).values()
+    assert "qa_cosine_ndcg@10" in metrics
+
+    options = ["--columns", "sentence1,sentence2", "--label", "score", "--label-range", "0,5"]
+    named = invoke("eval", str(tiny_model), str(pair_score_files["dev"]), *options, "--loader-arg", "sep=','")
+    assert named.exit_code == 0, named.output
+    assert "sts-dev_spearman_cosine" in named.stdout
+
+
+def test_errors_exit_2(tmp_path, tiny_model, pair_score_files):
+    data = str(pair_score_files["test"])
+    missing = run_sbft("eval", str(tmp_path / "no-model"), data)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    for args, message in [
+        ([str(tiny_model)], "give at least one model and the data"),
+        ([str(tiny_model), str(tmp_path / "none.csv")], "does not exist"),
+        ([str(tiny_model), data, "--task", "ir"], "unknown task 'ir'"),
+        ([str(tiny_model), data, "--label-range", "0,x"], "not a list of numbers"),
+        ([str(tiny_model), data, "--loader-arg", "sep"], "is not key=value"),
+        ([str(tiny_model), data, "--columns", "sentence1,nope"], "column(s) nope not found"),
+    ]:
+        result = invoke("eval", *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in " ".join(result.stderr.split()), result.stderr
+    taken = tmp_path / "taken.json"
+    taken.write_text("precious")
+    assert invoke("eval", str(tiny_model), data, "-o", str(taken)).exit_code == 2
+    assert taken.read_text() == "precious"
