@@ -7,6 +7,7 @@ train` runs the same check first and trains on the datasets it loaded.
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from collections import Counter
@@ -71,7 +72,11 @@ def preflight(recipe: Recipe) -> Plan:
     for name, spec in recipe.datasets.items():
         check_loss_args(spec.loss, f"datasets.{name}.loss", recipe.model.type)
     check_model_reference(recipe.model.name, recipe.model.trust_remote_code)
-    datasets = load_datasets(recipe.datasets, recipe.model.type)
+    # Under torchrun / accelerate the main process prepares (and caches) the data first.
+    with args.main_process_first(desc="sbft dataset preparation"):
+        datasets = load_datasets(recipe.datasets, recipe.model.type)
+    if args.world_size > 1:
+        _gather_across_devices(recipe)
     for name, prepared in datasets.items():
         if "train" not in prepared.splits:
             raise SbftError(
@@ -85,6 +90,33 @@ def preflight(recipe: Recipe) -> Plan:
     plan = Plan(recipe=recipe, settings=settings, args=args, datasets=datasets)
     plan.warnings = [w for prepared in datasets.values() for w in _warnings(prepared, plan)]
     return plan
+
+
+def _gather_across_devices(recipe: Recipe) -> None:
+    """In-batch negatives from every process, not only the local batch, where that is safe.
+
+    With several datasets, processes train on batches of different datasets at the same step,
+    so a loss that gathers across processes would wait forever for the others: refused.
+    """
+    from sbft.losses import check_loss_args
+
+    several = len(recipe.datasets) > 1
+    for name, dataset in recipe.datasets.items():
+        spec = dataset.loss
+        while spec.inner is not None:
+            spec = spec.inner
+        loss_class = check_loss_args(spec, f"datasets.{name}.loss", recipe.model.type)
+        if "gather_across_devices" not in inspect.signature(loss_class.__init__).parameters:
+            continue
+        if several and spec.args.get("gather_across_devices"):
+            raise SbftError(
+                "gather_across_devices cannot be used when training on several datasets: each process "
+                "may draw a batch from a different dataset at the same step, and the gather would hang",
+                where=f"datasets.{name}.loss.args.gather_across_devices",
+                fix="Remove it (negatives then come from each process's own batch), or train on one dataset.",
+            )
+        if not several:
+            spec.args.setdefault("gather_across_devices", True)
 
 
 def _warnings(prepared: PreparedDataset, plan: Plan) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import signal
 import sys
 import time
@@ -73,6 +74,9 @@ def default_training(recipe: Recipe) -> dict[str, Any]:
         # In-batch negatives must not meet their own duplicates in a batch.
         "batch_sampler": "no_duplicates" if in_batch else "batch_sampler",
         "multi_dataset_batch_sampler": "proportional",
+        # DDP must look for unused parameters: BERT-style checkpoints carry a pooler layer that
+        # sentence embeddings (and most losses) never use, and DDP fails on it otherwise.
+        "ddp_find_unused_parameters": True,
         "report_to": "none",
         "disable_tqdm": True,  # sbft prints its own progress
     }
@@ -87,6 +91,11 @@ def resolve_training(recipe: Recipe) -> dict[str, Any]:
         settings["save_steps"] = settings.get("eval_steps") or settings["save_steps"]
     if settings.get("eval_strategy") == "no":
         settings["load_best_model_at_end"] = False
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and "use_cpu" not in recipe.training:
+        import torch
+
+        # Without a GPU, only use_cpu makes the trainer set up a (gloo) CPU process group.
+        settings["use_cpu"] = not torch.cuda.is_available()
     settings["output_dir"] = str(recipe.run_dir / run_folder.CHECKPOINTS)
     return settings
 
@@ -114,7 +123,9 @@ def build_training_args(settings: dict[str, Any], model_type: str = "bi-encoder"
             )
         settings[key] = check_type(settings[key], hints[key], f"training.{key}")
     try:
-        return args_class(**settings)
+        args = args_class(**settings)
+        _ = args.device  # sets up the process group under torchrun / accelerate, so world_size is right
+        return args
     except (TypeError, ValueError) as exc:
         raise SbftError(
             f"invalid training arguments: {exc}",
@@ -141,18 +152,20 @@ def train(
     """Run a whole recipe and return the run folder and its metrics.
 
     With `resume`, continue the run in `recipe.run_dir` from its last checkpoint; `quiet`
-    prints only errors and the final tables.
+    prints only errors and the final tables. Under torchrun / accelerate every process trains,
+    and only the main one prints and writes the run folder.
     """
     from sbft.preflight import preflight, print_plan
 
-    console = console or Console()
+    main = is_main_process()
+    console = console if main and console else Console(quiet=not main)
+    say = Console(quiet=True) if quiet else console  # progress that -q leaves out
     run_dir = recipe.run_dir
     checkpoint = _last_checkpoint(run_dir) if resume else None
-    if not resume:
+    if main and not resume:
         run_folder.ensure_fresh(run_dir, overwrite)
     started = time.perf_counter()
     quiet_libraries()
-    say = Console(quiet=True) if quiet else console  # progress that -q leaves out
     say.print(f"[bold]sbft train[/] {recipe.name} -> {run_dir}" + (" (resuming)" if resume else ""))
     plan = preflight(recipe)
     print_plan(plan, say)
@@ -164,7 +177,7 @@ def train(
     from sbft.losses import build_loss
     from sbft.models import build_model
     from sbft.report import write_report
-    from sbft.reporting import MetricsCallback, comparison_table, metrics_table
+    from sbft.reporting import MetricsCallback, metrics_table
 
     model_type, datasets, args = recipe.model.type, plan.datasets, plan.args
     num_labels = _num_labels(datasets)
@@ -179,19 +192,19 @@ def train(
     dev_evaluator = _scored(build_evaluator(datasets, "dev", eval_batch))
     test_evaluator = build_evaluator(datasets, "test", eval_batch) if recipe.evaluation.test else None
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    resolved = dataclasses.replace(recipe, training=plan.settings, output_dir=str(run_dir))
-    (run_dir / run_folder.RECIPE).write_text(dump_recipe(resolved), encoding="utf-8")  # for --resume
-    metrics = _read_metrics(run_dir) if resume else {}
-    if not resume:
-        metrics = {"status": "training", "baseline_dev": {}, "baseline_test": {}}
-        if recipe.evaluation.baseline:
-            metrics["baseline_dev"] = evaluate(dev_evaluator, model)
-            metrics["baseline_test"] = evaluate(test_evaluator, model)
-            if metrics["baseline_dev"]:
-                console.print(
-                    metrics_table("base model", _by_split(metrics, "baseline_dev", "baseline_test"))
-                )
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        resolved = dataclasses.replace(recipe, training=plan.settings, output_dir=str(run_dir))
+        (run_dir / run_folder.RECIPE).write_text(dump_recipe(resolved), encoding="utf-8")  # for --resume
+    metrics = (
+        _read_metrics(run_dir) if resume else {"status": "training", "baseline_dev": {}, "baseline_test": {}}
+    )
+    if not resume and recipe.evaluation.baseline:
+        metrics["baseline_dev"] = evaluate(dev_evaluator, model)
+        metrics["baseline_test"] = evaluate(test_evaluator, model)
+        if metrics["baseline_dev"]:
+            say.print(metrics_table("base model", _by_split(metrics, "baseline_dev", "baseline_test")))
+    if main:
         run_folder.write_json(run_dir / run_folder.METRICS, metrics)
 
     callback = MetricsCallback(
@@ -220,8 +233,9 @@ def train(
     metrics["evaluations"] = run_folder.read_evaluations(run_dir)
     if stopper.stopped:
         metrics["status"] = "interrupted"
-        run_folder.write_json(run_dir / run_folder.METRICS, metrics)
-        write_report(run_dir)
+        if main:
+            run_folder.write_json(run_dir / run_folder.METRICS, metrics)
+            write_report(run_dir)
         console.print(
             f"[bold yellow]interrupted[/] after step {output.global_step}; a checkpoint is saved. "
             f"Resume with:\n  sbft train --resume {run_dir}",
@@ -244,15 +258,36 @@ def train(
         metrics["final_dev"], metrics["test"] = metrics["baseline_dev"], metrics["baseline_test"]
         metrics["selected"] = "base"
         model = build_model(recipe.model, num_labels=num_labels)
-    run_folder.save_model_atomically(model, run_dir)
     metrics["status"] = "finished"
-    run_folder.write_json(run_dir / run_folder.METRICS, metrics)
-    run_folder.write_json(
-        run_dir / run_folder.RUN_INFO,
-        {"wall_time_s": round(time.perf_counter() - started, 2), **run_folder.environment()},
-    )
-    run_folder.write_json(run_dir / "training_args.json", redact(args.to_dict()))
-    report = write_report(run_dir)
+    if main:
+        run_folder.save_model_atomically(model, run_dir)
+        run_folder.write_json(run_dir / run_folder.METRICS, metrics)
+        run_info = {"wall_time_s": round(time.perf_counter() - started, 2), **_distribution(plan)}
+        run_folder.write_json(run_dir / run_folder.RUN_INFO, {**run_info, **run_folder.environment()})
+        run_folder.write_json(run_dir / "training_args.json", redact(args.to_dict()))
+        write_report(run_dir)
+    _print_summary(console, metrics, run_dir)
+    return RunResult(run_dir=run_dir, metrics=metrics)
+
+
+def is_main_process() -> bool:
+    """Rank 0 of a torchrun / accelerate launch, or a plain single process."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _distribution(plan: Any) -> dict[str, Any]:
+    """How the run was spread over processes, for run.json."""
+    state = plan.args.distributed_state
+    return {
+        "world_size": plan.args.world_size,
+        "backend": getattr(state, "backend", None) if state is not None else None,
+        "effective_batch_size": plan.effective_batch,
+    }
+
+
+def _print_summary(console: Console, metrics: dict[str, Any], run_dir: Path) -> None:
+    """The closing tables: each metric, base vs fine-tuned, and the difference."""
+    from sbft.reporting import comparison_table
 
     tuned_dev = metrics.get("fine_tuned_dev", metrics["final_dev"])
     tuned_test = metrics.get("fine_tuned_test", metrics["test"])
@@ -272,9 +307,11 @@ def train(
             soft_wrap=True,
         )
     console.print(
-        f"[bold green]saved[/] {run_dir / run_folder.MODEL} ({metrics['selected']} model); report {report}"
+        f"[bold green]saved[/] {run_dir / run_folder.MODEL} ({metrics['selected']} model); "
+        f"report {run_dir / 'report.md'}",
+        highlight=False,
+        soft_wrap=True,
     )
-    return RunResult(run_dir=run_dir, metrics=metrics)
 
 
 DEV_SCORE = "sequential_score"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +30,10 @@ def train(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only errors and the final tables.")
     ] = False,
+    nproc: Annotated[
+        int | None,
+        typer.Option(help="Train on this many processes (GPUs) of this machine, through torchrun."),
+    ] = None,
     resume: Annotated[
         Path | None,
         typer.Option(help="Continue the interrupted run in this folder from its last checkpoint."),
@@ -37,6 +43,8 @@ def train(
 
     Ctrl-C (or SIGTERM) stops after the current step with a checkpoint; resume with --resume.
     """
+    if nproc is not None and nproc > 1 and "LOCAL_RANK" not in os.environ:
+        raise typer.Exit(_launch_with_torchrun(nproc))
     from sbft.recipe import load_recipe
     from sbft.training import resume_recipe
     from sbft.training import train as run_training
@@ -55,3 +63,19 @@ def train(
     result = run_training(loaded, overwrite=overwrite, resume=resume is not None, quiet=quiet)
     if result.interrupted:
         raise typer.Exit(130)
+
+
+def _launch_with_torchrun(nproc: int) -> int:
+    """Rerun this very command under torch's own launcher, one process per device."""
+    import subprocess
+
+    arguments, skip = [], False
+    for argument in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif argument == "--nproc":
+            skip = True
+        elif not argument.startswith("--nproc="):
+            arguments.append(argument)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+    return subprocess.call([*command, "-m", "sbft", *arguments])
