@@ -72,19 +72,30 @@ def load_any(
     device: str | None = None,
     trust_remote_code: bool = False,
     max_seq_length: int | None = None,
+    backend: str = "torch",
+    threads: int | None = None,
 ) -> SentenceTransformer | CrossEncoder:
-    """Load a model given as a run folder, saved folder or hub id, ready for inference."""
+    """Load a model given as a run folder, saved folder or hub id, ready for inference.
+
+    `backend` onnx or onnx-int8 runs the transformer with ONNX Runtime (sbft.backend), exported
+    on first use; `threads` sets the CPU threads of either backend (default: physical cores).
+    """
+    from sbft.backend import check_backend, thread_count, use_onnx
     from sbft.models import load_model
     from sbft.training import quiet_libraries
 
     check_device(device)
+    check_backend(backend)
+    threads = thread_count(threads)
     if max_seq_length is not None and max_seq_length <= 0:
         raise SbftError("--max-seq-length must be positive", where="--max-seq-length")
     quiet_libraries()
     model = load_model(model_location(name), device=device, trust_remote_code=trust_remote_code)
     if max_seq_length is not None:
         _set_max_seq_length(model, max_seq_length)
-    configure_threads(model)
+    configure_threads(model, threads)
+    if backend != "torch":
+        use_onnx(model, name, backend, threads, say=lambda message: print(message, file=sys.stderr))
     return model
 
 
@@ -120,19 +131,16 @@ def check_device(device: str | None) -> None:
         raise SbftError("MPS is not available on this machine", where="--device", fix="Use --device cpu.")
 
 
-def configure_threads(model: Any) -> None:
-    """On CPU, never run more torch threads than the CPUs this process may use.
+def configure_threads(model: Any, threads: int) -> None:
+    """On CPU, run `threads` torch threads (sbft.backend.thread_count: physical cores by default).
 
-    torch starts one thread per physical core of the host, which oversubscribes containers and
-    pinned jobs. An explicit OMP_NUM_THREADS is left alone.
+    torch alone starts one thread per physical core of the host, which oversubscribes
+    containers and pinned jobs.
     """
     import torch
 
-    if os.environ.get("OMP_NUM_THREADS") or model.device.type != "cpu":
-        return
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if torch.get_num_threads() > usable:
-        torch.set_num_threads(usable)
+    if model.device.type == "cpu":
+        torch.set_num_threads(threads)
 
 
 def _set_max_seq_length(model: Any, length: int) -> None:
@@ -810,8 +818,8 @@ def corpus_hash(texts: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
-def model_identity(name: str, model: SentenceTransformer, options: EncodeOptions) -> dict[str, Any]:
-    """What decides the embeddings: the model's files (names, sizes, times) and the settings."""
+def model_folder(name: str) -> Path | None:
+    """The folder a model loads from: a local folder, or a hub id's snapshot in the local cache."""
     from sbft.models import resolve_model_path
 
     folder = Path(resolve_model_path(model_location(name)))
@@ -820,17 +828,18 @@ def model_identity(name: str, model: SentenceTransformer, options: EncodeOptions
 
         cached = try_to_load_from_cache(name, "config.json")
         folder = Path(cached).parent if isinstance(cached, str) else folder
-    files = None
-    if folder.is_dir():
-        stats = [
-            (str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*"))
-            if p.is_file()
-        ]
-        files = hashlib.sha256(json.dumps(stats).encode("utf-8")).hexdigest()
+    return folder if folder.is_dir() else None
+
+
+def model_identity(name: str, model: SentenceTransformer, options: EncodeOptions) -> dict[str, Any]:
+    """What decides the embeddings: the model's files (names, sizes, times), backend and settings."""
+    from sbft.backend import backend_of, weights_fingerprint
+
+    folder = model_folder(name)
     return {
-        "location": str(folder.resolve()) if folder.is_dir() else name,
-        "files": files,
+        "location": str(folder.resolve()) if folder else name,
+        "files": weights_fingerprint(folder, name) if folder else None,
+        "backend": backend_of(model),
         "max_seq_length": model.max_seq_length,
         **{key: getattr(options, key) for key in ("truncate_dim", "prompt", "prompt_name", "normalize")},
     }

@@ -73,23 +73,24 @@ def score_models(
     """
     from sbft.evaluation import SHAPES, evaluate
     from sbft.inference import load_any, model_location
-    from sbft.models import check_model_reference
+    from sbft.models import check_model_reference, detect_model_type
+    from sbft.training import quiet_libraries
 
+    quiet_libraries()
     if task is not None and task not in SHAPES:
         raise SbftError(f"unknown task '{task}'", where="--task", fix=did_you_mean(task, SHAPES))
     if batch_size <= 0:
         raise SbftError("the batch size must be positive", where="--batch-size")
-    for name in models:  # every model before the first slow evaluation
-        check_model_reference(model_location(name))
-    evaluators: dict[str, Any] = {}
+    types = []
+    for name in models:  # every model and the data are checked before the first slow evaluation
+        check_model_reference(model_location(name), trust_remote_code)
+        types.append(detect_model_type(model_location(name)))
+    evaluators = {kind: build_data_evaluator(data, kind, task, batch_size) for kind in dict.fromkeys(types)}
     results: dict[str, dict[str, float]] = {}
-    for column, name in zip(_column_names(models), models, strict=True):
+    for column, name, kind in zip(_column_names(models), models, types, strict=True):
         model = load_any(name, device=device, trust_remote_code=trust_remote_code)
-        model_type = _model_type(model)
-        if model_type not in evaluators:
-            evaluators[model_type] = build_data_evaluator(data, model_type, task, batch_size)
         say(f"evaluating {name}")
-        results[column] = evaluate(evaluators[model_type], model)
+        results[column] = evaluate(evaluators[kind], model)
         del model
     return results
 
@@ -119,12 +120,6 @@ def build_data_evaluator(data: EvalData, model_type: str, task: str | None, batc
             fix="Choose the columns with --columns and --label, or an evaluator with --task.",
         )
     return evaluator
-
-
-def _model_type(model: Any) -> str:
-    from sentence_transformers import CrossEncoder
-
-    return "cross-encoder" if isinstance(model, CrossEncoder) else "bi-encoder"
 
 
 def _column_names(models: list[str]) -> list[str]:

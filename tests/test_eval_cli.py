@@ -28,6 +28,7 @@ def test_compare_models_in_a_real_process(tmp_path, tiny_model, pair_score_files
     assert header.split()[3:-1:2] == [tiny_model.name, "run"]  # one column per model: its path's end
     assert "sts-test_spearman_cosine" in table.stdout
     assert "guessed" in table.stderr  # which columns were used is said, on stderr
+    assert "Generating" not in table.stderr and "Loading" not in table.stderr  # no library chatter
 
     output = tmp_path / "scores.json"
     result = run_sbft("eval", str(tiny_model), str(run), data, "--json", "--output", str(output))
