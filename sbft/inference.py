@@ -19,7 +19,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
