@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -184,3 +189,21 @@ def test_existing_output_is_kept_without_overwrite(tiny_model, text_file, tmp_pa
     assert output.read_bytes() == b"precious"
     assert invoke("encode", str(tiny_model), str(text_file), "-o", str(output), "--overwrite").exit_code == 0
     assert np.load(output).shape == (len(TEXTS), 32)
+
+
+def test_killed_encode_leaves_no_file(tiny_model, tmp_path):
+    """SIGTERM mid-stream: neither the output nor its .partial file is left behind."""
+    big = tmp_path / "big.txt"
+    big.write_text("\n".join(sentences(200_000, 50)) + "\n", encoding="utf-8")
+    output = tmp_path / "out.parquet"
+    partial = tmp_path / "out.parquet.partial"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "sbft", "encode", str(tiny_model), str(big), "-o", str(output)]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not partial.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert partial.exists(), "the first window was never written"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 128 + signal.SIGTERM
+    assert not partial.exists() and not output.exists()

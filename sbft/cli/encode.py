@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from typing import Annotated
 
@@ -35,6 +36,19 @@ ReplaceErrorsOption = Annotated[
     typer.Option(help="Replace bytes that are not UTF-8 with U+FFFD instead of stopping with an error."),
 ]
 OverwriteOption = Annotated[bool, typer.Option(help="Replace an existing output file.")]
+BackendOption = Annotated[
+    str,
+    typer.Option(
+        help="torch, onnx or onnx-int8: onnx runs the transformer with ONNX Runtime, faster on CPU; "
+        "onnx-int8 also quantizes its weights. Exported on first use and kept (see `sbft export`)."
+    ),
+]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(
+        help="CPU threads (default: OMP_NUM_THREADS, else one per physical core).", show_default=False
+    ),
+]
 
 
 @app.command()
@@ -80,6 +94,8 @@ def encode(
         str | None, typer.Option(help="A prompt the model defines, e.g. query.", show_default=False)
     ] = None,
     device: DeviceOption = None,
+    backend: BackendOption = "torch",
+    threads: ThreadsOption = None,
     max_seq_length: MaxSeqLengthOption = None,
     trust_remote_code: TrustOption = False,
     replace_errors: ReplaceErrorsOption = False,
@@ -98,6 +114,8 @@ def encode(
     """
     from sbft.inference import EncodeOptions, TextSource, encode_file
 
+    # SIGTERM (kill, a scheduler) unwinds like Ctrl-C: the partial output file is removed.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     options = EncodeOptions(batch_size, normalize, precision, truncate_dim, prompt, prompt_name)
     source = TextSource(input, column, replace_errors)
     try:
@@ -108,6 +126,8 @@ def encode(
             options,
             overwrite=overwrite,
             device=device,
+            backend=backend,
+            threads=threads,
             trust_remote_code=trust_remote_code,
             max_seq_length=max_seq_length,
         )
