@@ -80,10 +80,13 @@ def thread_count(threads: int | None = None) -> int:
 
 
 def check_backend(backend: str) -> None:
+    """A known backend whose packages are installed; cheap, so run before loading anything."""
     if backend not in BACKENDS:
         raise SbftError(
             f"unknown backend '{backend}'", where="--backend", fix=did_you_mean(backend, BACKENDS)
         )
+    if backend != "torch":
+        require_onnxruntime()
 
 
 def backend_of(model: Any) -> str:
@@ -107,6 +110,19 @@ def quantization_target() -> str:
     if "avx512_vnni" in flags or "avx512vnni" in flags:
         return "avx512_vnni"
     return "avx512" if "avx512f" in flags else "avx2"
+
+
+def require_onnxruntime() -> None:
+    """A clear error, before any model work, when the optional ONNX packages are missing."""
+    import importlib.util
+
+    missing = [package for package in ("onnx", "onnxruntime") if importlib.util.find_spec(package) is None]
+    if missing:
+        raise SbftError(
+            f"the ONNX backend needs {' and '.join(missing)}, which are not installed",
+            where="--backend",
+            fix="Install them with `pip install 'sbft[onnx]'` (`make install` does), or use --backend torch.",
+        )
 
 
 def onnx_file_name(backend: str) -> str:
@@ -353,3 +369,18 @@ def use_onnx(
     _output_name(transformer)
     path = ensure_onnx(model, name, backend, say)
     transformer.model = OnnxTransformer(path, transformer.model.config, backend, threads)
+
+
+def compare_with_torch(model: Any, reference: Any) -> str:
+    """How close the ONNX model's outputs are to torch's on PROBE_TEXTS, in one line."""
+    import numpy as np
+
+    if hasattr(model, "encode_query"):  # a bi-encoder: embeddings
+        got, expected = model.encode(PROBE_TEXTS), reference.encode(PROBE_TEXTS)
+        cosine = (got * expected).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(expected, axis=1)
+        return f"embeddings vs torch: cosine similarity >= {cosine.min():.6f}, largest difference " + (
+            f"{np.abs(got - expected).max():.1e}"
+        )
+    pairs = [PROBE_TEXTS, PROBE_TEXTS[::-1]]
+    difference = np.abs(np.asarray(model.predict(pairs)) - np.asarray(reference.predict(pairs))).max()
+    return f"scores vs torch: largest difference {difference:.1e}"

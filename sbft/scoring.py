@@ -63,6 +63,8 @@ def score_models(
     task: str | None = None,
     batch_size: int = 32,
     device: str | None = None,
+    backend: str = "torch",
+    threads: int | None = None,
     trust_remote_code: bool = False,
     say: Callable[[str], None] = lambda message: None,
 ) -> dict[str, dict[str, float]]:
@@ -88,7 +90,9 @@ def score_models(
     evaluators = {kind: build_data_evaluator(data, kind, task, batch_size) for kind in dict.fromkeys(types)}
     results: dict[str, dict[str, float]] = {}
     for column, name, kind in zip(_column_names(models), models, types, strict=True):
-        model = load_any(name, device=device, trust_remote_code=trust_remote_code)
+        model = load_any(
+            name, device=device, backend=backend, threads=threads, trust_remote_code=trust_remote_code
+        )
         say(f"evaluating {name}")
         results[column] = evaluate(evaluators[kind], model)
         del model

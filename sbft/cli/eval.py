@@ -9,7 +9,14 @@ from typing import Annotated
 import typer
 
 from sbft.cli import app, user_errors
-from sbft.cli.encode import BatchSizeOption, DeviceOption, OverwriteOption, TrustOption
+from sbft.cli.encode import (
+    BackendOption,
+    BatchSizeOption,
+    DeviceOption,
+    OverwriteOption,
+    ThreadsOption,
+    TrustOption,
+)
 from sbft.errors import SbftError
 
 
@@ -76,6 +83,8 @@ def evaluate(
     overwrite: OverwriteOption = False,
     batch_size: BatchSizeOption = 32,
     device: DeviceOption = None,
+    backend: BackendOption = "torch",
+    threads: ThreadsOption = None,
     trust_remote_code: TrustOption = False,
 ) -> None:
     """Evaluate models on a dataset with the evaluator its shape calls for, as `sbft train` does.
@@ -114,6 +123,8 @@ def evaluate(
         task=task,
         batch_size=batch_size,
         device=device,
+        backend=backend,
+        threads=threads,
         trust_remote_code=trust_remote_code,
         say=lambda message: errors.print(f"[dim]{message}[/]", soft_wrap=True),
     )

@@ -10,11 +10,13 @@ import typer
 
 from sbft.cli import app, user_errors
 from sbft.cli.encode import (
+    BackendOption,
     BatchSizeOption,
     DeviceOption,
     MaxSeqLengthOption,
     ModelArg,
     ReplaceErrorsOption,
+    ThreadsOption,
     TrustOption,
 )
 from sbft.errors import SbftError
@@ -59,6 +61,8 @@ def search(
     ] = False,
     batch_size: BatchSizeOption = 32,
     device: DeviceOption = None,
+    backend: BackendOption = "torch",
+    threads: ThreadsOption = None,
     max_seq_length: MaxSeqLengthOption = None,
     trust_remote_code: TrustOption = False,
     replace_errors: ReplaceErrorsOption = False,
@@ -83,6 +87,8 @@ def search(
         options=EncodeOptions(batch_size=batch_size),
         say=lambda message: errors.print(f"[dim]{message}[/]"),
         device=device,
+        backend=backend,
+        threads=threads,
         trust_remote_code=trust_remote_code,
         max_seq_length=max_seq_length,
     )

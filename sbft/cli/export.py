@@ -1,0 +1,52 @@
+"""`sbft export MODEL --backend onnx [--quantize int8]`: make the ONNX files --backend onnx runs, now."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sbft.cli import app, user_errors
+from sbft.cli.encode import ModelArg, TrustOption
+from sbft.errors import SbftError
+
+
+@app.command()
+@user_errors
+def export(
+    model: ModelArg,
+    backend: Annotated[str, typer.Option(help="The format to export to: onnx.")] = "onnx",
+    quantize: Annotated[
+        str | None,
+        typer.Option(
+            help="int8: also write the int8 model that --backend onnx-int8 runs (weights quantized "
+            "for this CPU: avx512_vnni, avx512, avx2 or arm64).",
+            show_default=False,
+        ),
+    ] = None,
+    trust_remote_code: TrustOption = False,
+) -> None:
+    """Export MODEL's transformer to ONNX, checked against torch, for `--backend onnx` to load.
+
+    `sbft encode`, `eval` and `search` with --backend onnx or onnx-int8 export on first use by
+    themselves; this does it ahead of time. The files go to onnx/ beside the model, or to
+    ~/.cache/sbft/onnx/ ($SBFT_CACHE) when the model's folder is read-only, an installed package
+    or a hub id, and are made again only when the model's files change.
+    """
+    from sbft.backend import compare_with_torch
+    from sbft.inference import load_any
+
+    if backend != "onnx":
+        raise SbftError(
+            f"cannot export to '{backend}'",
+            where="--backend",
+            fix="Use --backend onnx (and --quantize int8).",
+        )
+    if quantize not in (None, "int8"):
+        raise SbftError(f"unknown quantization '{quantize}'", where="--quantize", fix="Use --quantize int8.")
+    variant = "onnx-int8" if quantize else "onnx"
+    exported = load_any(model, device="cpu", backend=variant, trust_remote_code=trust_remote_code)
+    reference = load_any(model, device="cpu", trust_remote_code=trust_remote_code)
+    path = exported[0].model.path
+    typer.echo(f"{variant}: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    typer.echo(compare_with_torch(exported, reference))
