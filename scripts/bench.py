@@ -1,19 +1,23 @@
 """Benchmarks of sbft against plain sentence-transformers; not a test, numbers for the README.
 
-    .venv/bin/python scripts/bench.py                    # every section, real settings
+    .venv/bin/python scripts/bench.py                    # every section, real settings (~15 min, 2 cores)
     .venv/bin/python scripts/bench.py encode --texts 2000 --repeats 5
     .venv/bin/python scripts/bench.py --quick --model PATH --out /tmp/bench   # a smoke run (tests)
 
-Each section is a function in SECTIONS that takes the Config and returns a Section: rows for
-the terminal table and the markdown file, and data for the JSON file. Results go to
-OUT/<section>.md and OUT/<section>.json (OUT defaults to benchmarks/). To add a section
-(start-up time, training overhead, memory...), write one function and register it.
+Sections (each a function in SECTIONS that returns a Section; results go to OUT/<section>.md
+and OUT/<section>.json, OUT defaulting to benchmarks/):
 
-encode: `sbft encode MODEL texts.txt -o out.npy --stats` as a subprocess, against an in-process
-SentenceTransformer load + model.encode on the same texts, alternately, REPEATS times; medians.
-sbft reports its own pure-encode time (--stats), so "once loaded" compares model time with
-model time, and "whole command" compares the subprocess's wall time (interpreter start,
-imports, model load, reading, encoding, writing) with the in-process load + encode time.
+- startup: wall time of `sbft --help` and `sbft train --help` against `python -c pass`.
+- train: `sbft train scripts/bench_recipe.yaml` against scripts/plain_train.py, the same
+  model, first N STSb pairs, loss, seed and training arguments (checked, from both runs'
+  training arguments): the trainer's samples/s, the whole command, the final dev Spearman.
+- encode: `sbft encode` on STSb sentences, with --backend torch, onnx and onnx-int8, against
+  scripts/plain_encode.py (model.encode); texts/s once loaded, the whole command, STSb test
+  Spearman of each backend through `sbft eval`.
+
+Every measured command runs in its own process, so each side's peak memory (max RSS, from
+wait4) is its own. The sides of a section run alternately, REPEATS times, in a rotating
+order, and the tables give medians, so that a busy machine does not decide a comparison.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import csv
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -34,10 +39,39 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+SCRIPTS = REPO / "scripts"
 STSB_DIR = REPO.parent / "shared" / "data" / "stsb"
 STSB_FILES = ("sts-train.csv", "sts-dev.csv", "sts-test.csv")
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-GOALS = {"encode_ratio_min": 0.95, "command_ratio_max": 2.0}
+BACKENDS = ("torch", "onnx", "onnx-int8")
+GOALS = {
+    "startup_s_max": 0.5,
+    "train_throughput_ratio_min": 0.98,
+    "encode_ratio_min": 0.95,
+    "backend_speedup_min": 2.0,
+    "backend_spearman_loss_max": 0.5,
+}
+TRAINING_SETTINGS = (
+    "num_train_epochs",
+    "per_device_train_batch_size",
+    "per_device_eval_batch_size",
+    "learning_rate",
+    "warmup_steps",
+    "lr_scheduler_type",
+    "seed",
+    "data_seed",
+    "eval_strategy",
+    "save_strategy",
+    "load_best_model_at_end",
+    "batch_sampler",
+    "gradient_accumulation_steps",
+    "max_grad_norm",
+    "weight_decay",
+    "optim",
+    "fp16",
+    "bf16",
+)
+"""Training arguments that change what is computed: sbft's and the plain script's must agree."""
 
 
 @dataclass
@@ -45,7 +79,10 @@ class Config:
     model: str = DEFAULT_MODEL
     texts: int = 10_000
     repeats: int = 3
+    startup_repeats: int = 10
+    train_samples: int = 1024
     batch_size: int = 32
+    backends: tuple[str, ...] = BACKENDS
     out: Path = REPO / "benchmarks"
     stsb_dir: Path = STSB_DIR
     quick: bool = False
@@ -55,13 +92,92 @@ class Config:
 class Section:
     name: str
     title: str
-    rows: list[tuple[str, str, str]]
-    """(measure, value, goal) for the table."""
+    header: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+    goals: list[tuple[str, str, bool]] = field(default_factory=list)
+    """(goal, what was measured, met)."""
     data: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
-# --- inputs and helpers ------------------------------------------------------------------
+# --- running and measuring -------------------------------------------------------------------
+
+
+@dataclass
+class Measured:
+    wall_s: float
+    max_rss_mb: float
+    stdout: str
+    stderr: str
+
+
+def measure(command: list[str], env: dict[str, str] | None = None) -> Measured:
+    """Run `command`; its wall time and its own peak memory (max RSS of that process).
+
+    A child reports at least the memory of the process it was forked from (Linux carries the
+    parent's high-water mark through fork and exec), and this script holds hundreds of MB. So
+    a small launcher (this file, stdlib only: `_measure`) starts the command and reads its
+    wait4 usage: the command's figure then starts from the launcher's ~10 MB.
+    """
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        report = Path(tmp) / "measured.json"
+        launcher = [sys.executable, str(Path(__file__).resolve()), "_measure", str(report), "--", *command]
+        subprocess.run(launcher, stdout=out, stderr=err, env=env or environment(), cwd=REPO, check=False)
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace")
+        result = json.loads(report.read_text()) if report.exists() else {"returncode": -1}
+    if result["returncode"] != 0:
+        raise SystemExit(f"failed ({result['returncode']}): {' '.join(command)}\n{stderr[-4000:]}")
+    return Measured(result["wall_s"], result["max_rss_kb"] / 1024, stdout, stderr)
+
+
+def launch_and_report(report: str, command: list[str]) -> int:
+    """The launcher of `measure`: run `command` and write its wall time, max RSS and exit code."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    result = {"wall_s": wall, "max_rss_kb": usage.ru_maxrss, "returncode": os.waitstatus_to_exitcode(status)}
+    Path(report).write_text(json.dumps(result))
+    return 0
+
+
+def alternate(repeats: int, sides: dict[str, Callable[[], dict[str, Any]]], label: str) -> list[dict]:
+    """Each side once per repeat, the order rotating by one each time; one dict per repeat."""
+    names = list(sides)
+    runs = []
+    for repeat in range(repeats):
+        order = names[repeat % len(names) :] + names[: repeat % len(names)]
+        run: dict[str, Any] = {"repeat": repeat + 1, "order": order}
+        for name in order:
+            run[name] = sides[name]()
+        runs.append(run)
+        print(f"  {label} {repeat + 1}/{repeats} done", file=sys.stderr)
+    return runs
+
+
+def median(runs: list[dict], side: str, key: str) -> float:
+    return statistics.median(run[side][key] for run in runs)
+
+
+def sbft_command(*args: str) -> list[str]:
+    """The installed `sbft` entry point (what users run), else `python -m sbft`."""
+    script = Path(sys.executable).with_name("sbft")
+    return [str(script), *args] if script.exists() else [sys.executable, "-m", "sbft", *args]
+
+
+def environment(**extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        **extra,
+    }
 
 
 def stsb_sentences(folder: Path, count: int) -> list[str]:
@@ -73,222 +189,444 @@ def stsb_sentences(folder: Path, count: int) -> list[str]:
                 sentences += [row[5], row[6]]
                 if len(sentences) >= count:
                     return sentences[:count]
-    if len(sentences) < count:
-        raise SystemExit(f"STSb has only {len(sentences)} sentences, fewer than --texts {count}")
-    return sentences
+    raise SystemExit(f"STSb has only {len(sentences)} sentences, fewer than --texts {count}")
+
+
+def model_path(config: Config) -> str:
+    from sbft.models import resolve_model_path
+
+    return resolve_model_path(config.model)
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.3f}" if b else "n/a"
+
+
+def met(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+# --- startup ---------------------------------------------------------------------------------
+
+
+def startup_section(config: Config) -> Section:
+    """`sbft --help` and `sbft train --help` against `python -c pass` (the interpreter alone)."""
+    commands = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "sbft --help": sbft_command("--help"),
+        "sbft train --help": sbft_command("train", "--help"),
+    }
+    for command in commands.values():  # warm the file cache and the bytecode
+        measure(command)
+
+    def side(command: list[str]) -> Callable[[], dict[str, Any]]:
+        return lambda: {"wall_s": (m := measure(command)).wall_s, "max_rss_mb": m.max_rss_mb}
+
+    runs = alternate(config.startup_repeats, {n: side(c) for n, c in commands.items()}, "startup")
+    walls = {name: median(runs, name, "wall_s") for name in commands}
+    rss = {name: median(runs, name, "max_rss_mb") for name in commands}
+    limit = GOALS["startup_s_max"]
+    return Section(
+        "startup",
+        f"Start-up: median of {config.startup_repeats} alternating runs",
+        ("measure", *commands),
+        [
+            ("wall time, s", *(f"{walls[n]:.3f}" for n in commands)),
+            ("peak memory (max RSS), MB", *(f"{rss[n]:.0f}" for n in commands)),
+        ],
+        [
+            (f"{name} < {limit} s", f"{walls[name]:.3f} s", walls[name] < limit)
+            for name in ("sbft --help", "sbft train --help")
+        ],
+        {"commands": {n: " ".join(c) for n, c in commands.items()}, "median_wall_s": walls, "runs": runs},
+    )
+
+
+# --- train -----------------------------------------------------------------------------------
+
+
+def train_section(config: Config) -> Section:
+    """sbft train (bench_recipe.yaml) vs plain_train.py: same model, data, loss, seed, arguments."""
+    path = model_path(config)
+    with tempfile.TemporaryDirectory() as folder:
+        run_dir, plain_dir = Path(folder) / "sbft-run", Path(folder) / "plain-run"
+
+        def sbft_side() -> dict[str, Any]:
+            command = sbft_command("train", str(SCRIPTS / "bench_recipe.yaml"), "-o", str(run_dir))
+            command += ["--overwrite", "--quiet", "--set", f"model.name={config.model}"]
+            command += ["--set", f"datasets.stsb.max_samples={config.train_samples}"]
+            measured = measure(command, environment(STSB_DIR=str(config.stsb_dir)))
+            metrics = json.loads((run_dir / "metrics.json").read_text())
+            arguments = json.loads((run_dir / "training_args.json").read_text())
+            return {
+                "wall_s": measured.wall_s,
+                "max_rss_mb": measured.max_rss_mb,
+                "samples_per_s": metrics["training"]["train_samples_per_second"],
+                "train_runtime_s": metrics["training"]["train_runtime"],
+                # The fine-tuned model's score, which sbft reports apart when it keeps the base model.
+                "final_dev_spearman": _spearman(metrics.get("fine_tuned_dev") or metrics["final_dev"]),
+                "selected": metrics["selected"],
+                "args": {key: arguments.get(key) for key in TRAINING_SETTINGS},
+            }
+
+        def plain_side() -> dict[str, Any]:
+            shutil.rmtree(plain_dir, ignore_errors=True)
+            command = [sys.executable, str(SCRIPTS / "plain_train.py"), path, str(config.stsb_dir)]
+            command += ["--samples", str(config.train_samples), "--output-dir", str(plain_dir)]
+            measured = measure(command)
+            result = json.loads(measured.stdout.strip().splitlines()[-1])
+            return {
+                "wall_s": measured.wall_s,
+                "max_rss_mb": measured.max_rss_mb,
+                "samples_per_s": result["training"]["train_samples_per_second"],
+                "train_runtime_s": result["training"]["train_runtime"],
+                "final_dev_spearman": result["final_dev_spearman"],
+                "args": {key: result["args"].get(key) for key in TRAINING_SETTINGS},
+            }
+
+        runs = alternate(config.repeats, {"sbft": sbft_side, "plain": plain_side}, "train")
+
+    sides = ("plain", "sbft")
+    keys = ("samples_per_s", "train_runtime_s", "wall_s", "max_rss_mb")
+    values = {key: {s: median(runs, s, key) for s in sides} for key in keys}
+    throughput = values["samples_per_s"]["sbft"] / values["samples_per_s"]["plain"]
+    spearmen = {s: {run[s]["final_dev_spearman"] for run in runs} for s in sides}
+    identical = len(spearmen["sbft"] | spearmen["plain"]) == 1
+    differing = sorted(
+        key
+        for run in runs
+        for key in TRAINING_SETTINGS
+        if run["sbft"]["args"][key] != run["plain"]["args"][key]
+    )
+    extra = values["wall_s"]["sbft"] - values["wall_s"]["plain"]
+    rows = [
+        (
+            "training throughput, samples/s",
+            *(f"{values['samples_per_s'][s]:.2f}" for s in sides),
+            f"{throughput:.3f}",
+        ),
+        ("training loop (trainer), s", *(f"{values['train_runtime_s'][s]:.1f}" for s in sides), ""),
+        ("whole command, s", *(f"{values['wall_s'][s]:.1f}" for s in sides), ratio(*_pair(values, "wall_s"))),
+        (
+            "peak memory (max RSS), MB",
+            *(f"{values['max_rss_mb'][s]:.0f}" for s in sides),
+            ratio(*_pair(values, "max_rss_mb")),
+        ),
+        (
+            "final dev Spearman",
+            *(_spearman_text(spearmen[s]) for s in sides),
+            "identical" if identical else "DIFFERENT",
+        ),
+    ]
+    return Section(
+        "train",
+        f"Training overhead: {config.model}, first {config.train_samples} STSb train/dev pairs, "
+        f"CosineSimilarityLoss, 1 epoch, batch 32; median of {config.repeats} alternating runs",
+        ("measure", "plain script", "sbft train", "sbft / plain"),
+        rows,
+        [
+            (
+                f"throughput ratio >= {GOALS['train_throughput_ratio_min']}",
+                f"{throughput:.3f}",
+                throughput >= GOALS["train_throughput_ratio_min"],
+            ),
+            ("identical final dev Spearman", "identical" if identical else "different", identical),
+            ("identical training arguments", ", ".join(differing) or "identical", not differing),
+        ],
+        {"median": values, "extra_wall_s": extra, "settings_differing": differing, "runs": runs},
+        [
+            f"sbft's whole command takes {extra:+.1f} s over the plain script. The training loops are the "
+            "same; the difference is what sbft does besides: its pre-flight checks, the base model's "
+            "dev and test evaluations, the test evaluation of the result, the run folder (metrics, "
+            "recipe, model card) and report.md with its plots. Best-model checkpoints, sbft's default, "
+            "are off in this recipe (save_strategy: no) to keep the loops identical.",
+            f"sbft kept the {runs[0]['sbft']['selected']} model (`evaluation.keep: best`: the base model "
+            "competes); the Spearman compared is the fine-tuned model's on both sides.",
+        ],
+    )
+
+
+def _spearman(metrics: dict[str, float]) -> float:
+    return next(v for k, v in metrics.items() if k.endswith("spearman_cosine"))
+
+
+def _spearman_text(values: set[float]) -> str:
+    return " / ".join(f"{v:.6f}" for v in sorted(values))
+
+
+def _pair(values: dict[str, dict[str, float]], key: str) -> tuple[float, float]:
+    return values[key]["sbft"], values[key]["plain"]
+
+
+# --- encode ----------------------------------------------------------------------------------
+
+
+def encode_section(config: Config) -> Section:
+    """plain model.encode vs sbft encode on each backend: texts/s, whole command, memory, Spearman."""
+    import numpy as np
+
+    texts = stsb_sentences(config.stsb_dir, config.texts)
+    path = model_path(config)
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "texts.txt"
+        source.write_text("".join(text + "\n" for text in texts), encoding="utf-8")
+        # Exports go to a fresh cache (the packaged model's folder is an installed package): timed once.
+        env = environment(SBFT_CACHE=str(Path(folder) / "cache"))
+        onnx = [b for b in config.backends if b != "torch"]
+        exported = measure(sbft_command("export", config.model, "--quantize", "int8"), env) if onnx else None
+
+        def plain_side() -> dict[str, Any]:
+            command = [sys.executable, str(SCRIPTS / "plain_encode.py"), path, str(source)]
+            measured = measure(
+                [*command, str(Path(folder) / "plain.npy"), "--batch-size", str(config.batch_size)]
+            )
+            result = json.loads(measured.stdout.strip().splitlines()[-1])
+            return {
+                "wall_s": measured.wall_s,
+                "max_rss_mb": measured.max_rss_mb,
+                "texts_per_s": len(texts) / result["encode_s"],
+            }
+
+        def sbft_side(backend: str) -> Callable[[], dict[str, Any]]:
+            def run() -> dict[str, Any]:
+                output = Path(folder) / f"{backend}.npy"
+                command = sbft_command("encode", config.model, str(source), "-o", str(output), "--overwrite")
+                command += ["--stats", "--batch-size", str(config.batch_size), "--backend", backend]
+                measured = measure(command, env)
+                stats = json.loads(measured.stderr.strip().splitlines()[-1])
+                return {
+                    "wall_s": measured.wall_s,
+                    "max_rss_mb": measured.max_rss_mb,
+                    "texts_per_s": stats["encode_texts_per_s"],
+                }
+
+            return run
+
+        sides = {"plain": plain_side, **{b: sbft_side(b) for b in config.backends}}
+        for run in sides.values():  # warm-up: file cache, first loads
+            run()
+        runs = alternate(config.repeats, sides, "encode")
+        plain = np.load(Path(folder) / "plain.npy")
+        differences = {
+            b: float(np.abs(np.load(Path(folder) / f"{b}.npy") - plain).max()) for b in config.backends
+        }
+        spearman = {b: _eval_spearman(config, b, env) for b in config.backends}
+
+    names = list(sides)
+    values = {
+        key: {n: median(runs, n, key) for n in names} for key in ("texts_per_s", "wall_s", "max_rss_mb")
+    }
+    speed = values["texts_per_s"]
+    torch_speed = speed.get("torch")
+    heads = {"plain": "plain model.encode", **{b: f"sbft --backend {b}" for b in config.backends}}
+
+    def relative(name: str) -> str:
+        base = speed["plain"] if name in ("plain", "torch") else torch_speed
+        return f" ({speed[name] / base:.2f}x)" if base and name != "plain" else ""
+
+    rows = [
+        ("texts/s, once loaded", *(f"{speed[n]:,.0f}{relative(n)}" for n in names)),
+        ("whole command, s", *(f"{values['wall_s'][n]:.1f}" for n in names)),
+        ("peak memory (max RSS), MB", *(f"{values['max_rss_mb'][n]:.0f}" for n in names)),
+        ("STSb test Spearman x 100", "", *(f"{100 * spearman[b]:.2f}" for b in config.backends)),
+        ("largest difference from plain", "", *(f"{differences[b]:.1e}" for b in config.backends)),
+    ]
+    goals = []
+    if torch_speed:
+        encode_ratio = torch_speed / speed["plain"]
+        goals.append(
+            (
+                f"sbft (torch) / plain >= {GOALS['encode_ratio_min']}",
+                f"{encode_ratio:.3f}",
+                encode_ratio >= GOALS["encode_ratio_min"],
+            )
+        )
+        for backend in onnx:
+            gain, loss = speed[backend] / torch_speed, 100 * (spearman["torch"] - spearman[backend])
+            goals.append(
+                (
+                    f"{backend}: >= {GOALS['backend_speedup_min']}x torch, Spearman loss <= "
+                    f"{GOALS['backend_spearman_loss_max']} points",
+                    f"{gain:.2f}x, {loss:+.2f} points",
+                    gain >= GOALS["backend_speedup_min"] and loss <= GOALS["backend_spearman_loss_max"],
+                )
+            )
+    notes = []
+    if exported is not None:
+        notes.append(
+            f"`sbft export {config.model} --quantize int8` (fp32 and int8, once) took "
+            f"{exported.wall_s:.1f} s; later runs load the files. {exported.stdout.strip()}"
+        )
+    return Section(
+        "encode",
+        f"Encoding {len(texts):,} STSb sentences: {config.model}, batch {config.batch_size}; "
+        f"median of {config.repeats} alternating runs",
+        ("measure", *(heads[n] for n in names)),
+        rows,
+        goals,
+        {
+            "median": values,
+            "spearman": spearman,
+            "max_abs_diff": differences,
+            "export_s": exported.wall_s if exported else None,
+            "runs": runs,
+        },
+        notes,
+    )
+
+
+def _eval_spearman(config: Config, backend: str, env: dict[str, str]) -> float:
+    command = sbft_command("eval", config.model, str(config.stsb_dir / "sts-test.csv"), "--json")
+    scores = json.loads(measure([*command, "--backend", backend], env).stdout)
+    return _spearman(next(iter(scores.values())))
+
+
+SECTIONS: dict[str, Callable[[Config], Section]] = {
+    "startup": startup_section,
+    "train": train_section,
+    "encode": encode_section,
+}
+
+
+# --- output ----------------------------------------------------------------------------------
 
 
 def machine() -> dict[str, Any]:
     import sentence_transformers
     import torch
 
+    from sbft.backend import physical_cores, quantization_target
+
+    try:
+        import onnxruntime
+
+        onnxruntime_version = onnxruntime.__version__
+    except ImportError:
+        onnxruntime_version = None
+    cpu_name = next(
+        (line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")),
+        platform.processor() or platform.machine(),
+    )
     return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_name,
         "cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
+        "physical_cores": physical_cores(),
+        "int8_kernels": quantization_target(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
         "torch": torch.__version__,
         "sentence_transformers": sentence_transformers.__version__,
-        "load_average_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "onnxruntime": onnxruntime_version,
+        "load_average_at_start": os.getloadavg(),
     }
 
 
-def sbft_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "sbft", *args]
-
-
-def environment() -> dict[str, str]:
-    return {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-
-
-# --- encode ------------------------------------------------------------------------------
-
-
-def encode_section(config: Config) -> Section:
-    """sbft encode (subprocess) vs in-process model.encode on the same STSb texts."""
-    import numpy as np
-    import transformers
-    from sentence_transformers import SentenceTransformer
-
-    from sbft.models import resolve_model_path
-
-    transformers.logging.disable_progress_bar()
-
-    texts = stsb_sentences(config.stsb_dir, config.texts)
-    path = resolve_model_path(config.model)
-    runs: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as folder:
-        source, output = Path(folder) / "texts.txt", Path(folder) / "out.npy"
-        source.write_text("".join(text + "\n" for text in texts), encoding="utf-8")
-
-        def run_sbft() -> dict[str, Any]:
-            command = sbft_command("encode", config.model, str(source), "-o", str(output))
-            command += ["--overwrite", "--stats", "--batch-size", str(config.batch_size)]
-            started = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True, env=environment(), check=False)
-            wall = time.perf_counter() - started
-            if done.returncode != 0:
-                raise SystemExit(f"sbft encode failed:\n{done.stderr}")
-            stats = json.loads(done.stderr.strip().splitlines()[-1])
-            return {"wall_s": wall, **stats}
-
-        def run_plain() -> tuple[dict[str, Any], Any]:
-            started = time.perf_counter()
-            model = SentenceTransformer(path)
-            loaded = time.perf_counter()
-            embeddings = model.encode(texts, batch_size=config.batch_size)
-            encoded = time.perf_counter()
-            return {"load_s": loaded - started, "encode_s": encoded - loaded}, embeddings
-
-        # Warm-up: the file cache, the first model load, lazy imports on both sides.
-        SentenceTransformer(path).encode(texts[:64])
-        subprocess.run(
-            sbft_command("encode", config.model, str(source), "-o", str(output), "--overwrite"),
-            capture_output=True,
-            env=environment(),
-            check=True,
-        )
-        for repeat in range(config.repeats):
-            order = ("sbft", "plain") if repeat % 2 == 0 else ("plain", "sbft")
-            run: dict[str, Any] = {"repeat": repeat + 1, "first": order[0]}
-            for side in order:
-                if side == "sbft":
-                    run["sbft"] = run_sbft()
-                else:
-                    run["plain"], reference = run_plain()
-            run["max_abs_diff"] = float(np.abs(np.load(output) - reference).max())
-            runs.append(run)
-            print(
-                f"  encode run {repeat + 1}/{config.repeats}: sbft {run['sbft']['encode_texts_per_s']:.0f} "
-                f"texts/s, plain {len(texts) / run['plain']['encode_s']:.0f} texts/s",
-                file=sys.stderr,
-            )
-
-    def median(values: list[float]) -> float:
-        return statistics.median(values)
-
-    n = len(texts)
-    sbft_encode = median([r["sbft"]["encode_texts_per_s"] for r in runs])
-    sbft_stream = median([r["sbft"]["stream_texts_per_s"] for r in runs])
-    plain_encode = median([n / r["plain"]["encode_s"] for r in runs])
-    command = median([r["sbft"]["wall_s"] for r in runs])
-    sbft_load = median([r["sbft"]["load_s"] for r in runs])
-    plain_total = median([r["plain"]["load_s"] + r["plain"]["encode_s"] for r in runs])
-    encode_ratio, command_ratio = sbft_encode / plain_encode, command / plain_total
-    medians = {
-        "texts": n,
-        "sbft_encode_texts_per_s": sbft_encode,
-        "sbft_stream_texts_per_s": sbft_stream,
-        "plain_encode_texts_per_s": plain_encode,
-        "encode_ratio": encode_ratio,
-        "stream_ratio": sbft_stream / plain_encode,
-        "sbft_command_s": command,
-        "sbft_import_and_load_s": sbft_load,
-        "plain_load_and_encode_s": plain_total,
-        "command_ratio": command_ratio,
-        "max_abs_diff": max(r["max_abs_diff"] for r in runs),
-    }
-    met = {
-        "encode_within_5_percent": encode_ratio >= GOALS["encode_ratio_min"],
-        "command_under_2x": command_ratio < GOALS["command_ratio_max"],
-    }
-    ok = {True: "met", False: "MISSED"}
-    rows = [
-        ("texts (STSb sentences)", f"{n:,}", ""),
-        ("sbft encode, once loaded", f"{sbft_encode:,.1f} texts/s", ""),
-        ("plain model.encode", f"{plain_encode:,.1f} texts/s", ""),
-        ("ratio sbft / plain", f"{encode_ratio:.3f}", f">= 0.95: {ok[met['encode_within_5_percent']]}"),
-        ("sbft read + encode + write", f"{sbft_stream:,.1f} texts/s ({sbft_stream / plain_encode:.3f})", ""),
-        ("sbft whole command", f"{command:.2f} s", ""),
-        ("  of which import + model load", f"{sbft_load:.2f} s", ""),
-        ("plain load + encode (in-process)", f"{plain_total:.2f} s", ""),
-        ("ratio command / in-process", f"{command_ratio:.3f}", f"< 2: {ok[met['command_under_2x']]}"),
-        ("largest difference of embeddings", f"{medians['max_abs_diff']:.1e}", ""),
-    ]
-    return Section(
-        "encode",
-        f"sbft encode vs model.encode: {config.model}, batch {config.batch_size}, median of {config.repeats}",
-        rows,
-        {
-            "config": {**vars(config), "out": str(config.out), "stsb_dir": str(config.stsb_dir)},
-            "goals": GOALS,
-            "met": met,
-            "median": medians,
-            "runs": runs,
-        },
-    )
-
-
-SECTIONS: dict[str, Callable[[Config], Section]] = {"encode": encode_section}
-
-
-# --- output ------------------------------------------------------------------------------
+def _cpuinfo() -> list[str]:
+    try:
+        return Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return []
 
 
 def table(section: Section) -> str:
-    widths = [max(len(row[i]) for row in [("measure", "value", "goal"), *section.rows]) for i in range(3)]
+    rows = [section.header, *section.rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(section.header))]
     lines = [section.title, ""]
-    for row in [("measure", "value", "goal"), *section.rows]:
-        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    lines += [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+    lines += [f"goal: {goal}: {value}: {met(ok)}" for goal, value, ok in section.goals]
     return "\n".join(lines)
 
 
 def markdown(section: Section, about: dict[str, Any]) -> str:
-    lines = [f"# {section.title}", "", "| measure | value | goal |", "|---|---|---|"]
-    lines += [f"| {a} | {b} | {c} |" for a, b, c in section.rows]
-    cuda = about["cuda"] or "no GPU"
-    lines += [
-        "",
-        f"Machine: {about['cpus']} CPUs, {about['torch_threads']} torch threads, {cuda}; "
-        f"torch {about['torch']}, sentence-transformers {about['sentence_transformers']}, "
-        f"Python {about['python']}. Load average at start: {about['load_average_at_start']}.",
-        "",
-        "Written by `python scripts/bench.py`; the raw runs are in the .json file beside this one.",
-        *section.notes,
-    ]
+    lines = [f"# {section.title}", ""]
+    lines += ["| " + " | ".join(section.header) + " |", "|" + "---|" * len(section.header)]
+    lines += ["| " + " | ".join(row) + " |" for row in section.rows]
+    if section.goals:
+        lines += ["", "| goal | measured | |", "|---|---|---|"]
+        lines += [f"| {goal} | {value} | {met(ok)} |" for goal, value, ok in section.goals]
+    lines += ["", *[note + "\n" for note in section.notes], machine_line(about), ""]
+    lines += ["Written by `python scripts/bench.py`; the raw runs are in the .json file beside this one."]
     return "\n".join(lines) + "\n"
 
 
+def machine_line(about: dict[str, Any]) -> str:
+    gpu = about["cuda"] or "no GPU"
+    return (
+        f"Machine: {about['cpu']}, {about['cpus']} CPUs ({about['physical_cores']} physical cores, int8 "
+        f"kernels {about['int8_kernels']}), {about['memory_gb']} GB, {gpu}; {about['platform']}; Python "
+        f"{about['python']}, torch {about['torch']}, sentence-transformers {about['sentence_transformers']}, "
+        f"onnxruntime {about['onnxruntime']}. Load average at start: "
+        + ", ".join(f"{load:.2f}" for load in about["load_average_at_start"])
+        + "."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_measure"]:
+        return launch_and_report(argv[1], argv[3:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sections", nargs="*", help=f"of {', '.join(SECTIONS)} (default: all)")
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--texts", type=int, help="texts to encode (default 10000; 50 with --quick)")
     parser.add_argument("--repeats", type=int, help="alternating runs per side (default 3; 1 with --quick)")
+    parser.add_argument(
+        "--train-samples", type=int, help="STSb pairs to train on (default 1024; 64 with --quick)"
+    )
+    parser.add_argument(
+        "--backends", default=",".join(BACKENDS), help="sbft encode backends, comma-separated"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks", help="folder for .md and .json")
     parser.add_argument("--stsb-dir", type=Path, default=STSB_DIR)
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 50 texts, 1 repeat")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: tiny sizes, 1 repeat")
     args = parser.parse_args(argv)
     unknown = [name for name in args.sections if name not in SECTIONS]
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; sections: {', '.join(SECTIONS)}")
+    backends = tuple(args.backends.split(","))
+    if not set(backends) <= set(BACKENDS):
+        parser.error(f"--backends: choose among {', '.join(BACKENDS)}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     config = Config(
         model=args.model,
         texts=args.texts or (50 if args.quick else 10_000),
         repeats=args.repeats or (1 if args.quick else 3),
+        startup_repeats=2 if args.quick else 10,
+        train_samples=args.train_samples or (64 if args.quick else 1024),
         batch_size=args.batch_size,
+        backends=backends,
         out=args.out,
         stsb_dir=args.stsb_dir,
         quick=args.quick,
     )
     about = machine()
     config.out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
     for name in args.sections or SECTIONS:
+        section_started = time.perf_counter()
         section = SECTIONS[name](config)
+        section.data["seconds"] = round(time.perf_counter() - section_started, 1)
         print(table(section) + "\n")
         (config.out / f"{name}.md").write_text(markdown(section, about), encoding="utf-8")
-        data = {**section.data, "machine": about}
-        (config.out / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        print(f"wrote {config.out / (name + '.md')} and {name}.json", file=sys.stderr)
+        data = {
+            "config": {**vars(config), "out": str(config.out), "stsb_dir": str(config.stsb_dir)},
+            "goals": GOALS,
+            **section.data,
+            "machine": about,
+        }
+        (config.out / f"{name}.json").write_text(
+            json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8"
+        )
+        print(
+            f"wrote {config.out / (name + '.md')} and {name}.json ({section.data['seconds']:.0f} s)",
+            file=sys.stderr,
+        )
+    print(f"bench: {time.perf_counter() - started:.0f} s in all", file=sys.stderr)
     return 0
 
 

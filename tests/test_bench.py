@@ -1,4 +1,4 @@
-"""scripts/bench.py end to end on the tiny model and 50 STSb sentences: it runs and writes its files.
+"""scripts/bench.py end to end on the tiny model and tiny STSb sizes: it runs and writes its files.
 
 Not a timing test: the numbers of a quick run mean nothing, only that the benchmark works.
 """
@@ -6,6 +6,7 @@ Not a timing test: the numbers of a quick run mean nothing, only that the benchm
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -15,16 +16,29 @@ from conftest import REPO, STSB_DIR
 
 
 @pytest.mark.skipif(not STSB_DIR.is_dir(), reason="needs ../shared/data/stsb")
-def test_quick_encode_benchmark(tiny_model, tmp_path):
-    command = [sys.executable, str(REPO / "scripts" / "bench.py"), "encode", "--quick"]
-    command += ["--model", str(tiny_model), "--out", str(tmp_path)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+def test_quick_benchmark_every_section(tiny_model, tmp_path):
+    model = shutil.copytree(tiny_model, tmp_path / "tiny")  # its ONNX exports stay in this test
+    out = tmp_path / "out"
+    command = [sys.executable, str(REPO / "scripts" / "bench.py"), "--quick"]
+    command += ["--model", str(model), "--out", str(out), "--train-samples", "32"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, result.stderr
-    assert "ratio sbft / plain" in result.stdout and "ratio command / in-process" in result.stdout
+    for section in ("startup", "train", "encode"):
+        assert (out / f"{section}.md").read_text().startswith("# ")
+        assert "Machine: " in (out / f"{section}.md").read_text()
 
-    data = json.loads((tmp_path / "encode.json").read_text())
-    assert data["median"]["texts"] == 50 and len(data["runs"]) == 1
-    assert data["median"]["sbft_encode_texts_per_s"] > 0 and data["median"]["plain_encode_texts_per_s"] > 0
-    assert data["median"]["max_abs_diff"] < 1e-4  # sbft wrote what model.encode computes
-    assert set(data["met"]) == {"encode_within_5_percent", "command_under_2x"}
-    assert "| ratio sbft / plain |" in (tmp_path / "encode.md").read_text()
+    startup = json.loads((out / "startup.json").read_text())
+    assert set(startup["median_wall_s"]) == {"python -c pass", "sbft --help", "sbft train --help"}
+
+    train = json.loads((out / "train.json").read_text())
+    assert len(train["runs"]) == 1 and train["median"]["samples_per_s"]["sbft"] > 0
+    assert train["settings_differing"] == []  # the recipe and the plain script agree
+    run = train["runs"][0]
+    assert run["sbft"]["final_dev_spearman"] == run["plain"]["final_dev_spearman"]  # same seed, same order
+    assert "| training throughput, samples/s |" in (out / "train.md").read_text()
+
+    encode = json.loads((out / "encode.json").read_text())
+    assert set(encode["median"]["texts_per_s"]) == {"plain", "torch", "onnx", "onnx-int8"}
+    assert encode["max_abs_diff"]["torch"] < 1e-4 and encode["max_abs_diff"]["onnx"] < 1e-4
+    assert all(-1 <= value <= 1 for value in encode["spearman"].values())
+    assert "| texts/s, once loaded |" in (out / "encode.md").read_text()
