@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -733,7 +734,10 @@ class Hit:
     id: int
     """The corpus entry's 0-based row number."""
     score: float
+    """Cosine similarity from the bi-encoder, or the cross-encoder's score for `sbft rerank`."""
     text: str
+    rerank_score: float | None = None
+    """The cross-encoder's score, when search results were reranked."""
 
 
 def check_cache(cache: str | None) -> None:
@@ -893,6 +897,38 @@ def search(
         ]
         for hits in results
     ]
+
+
+def load_reranker(name: str, **options: Any) -> CrossEncoder:
+    """Like load_any, for commands that score pairs with a cross-encoder."""
+    from sentence_transformers import CrossEncoder
+
+    model = load_any(name, **options)
+    if not isinstance(model, CrossEncoder):
+        raise SbftError(
+            f"'{name}' is a bi-encoder: reranking needs a cross-encoder, which reads query and text together",
+            fix="Train one with 'model.type: cross-encoder' (configs/reranker.yaml) and pass its run folder.",
+        )
+    return model
+
+
+def rerank(model: CrossEncoder, query: str, candidates: list[str], top_k: int | None = None) -> list[Hit]:
+    """The candidates ordered by the cross-encoder's score for (query, candidate), best first."""
+    if top_k is not None and top_k <= 0:
+        raise SbftError("--top-k must be positive", where="--top-k")
+    if not candidates:
+        return []
+    ranked = model.rank(query, candidates, top_k=top_k, show_progress_bar=False)
+    return [
+        Hit(rank=rank, id=int(hit["corpus_id"]), score=float(hit["score"]), text=candidates[hit["corpus_id"]])
+        for rank, hit in enumerate(ranked, start=1)
+    ]
+
+
+def rerank_hits(model: CrossEncoder, query: str, hits: list[Hit]) -> list[Hit]:
+    """Search hits reordered by the cross-encoder; each keeps its retrieval score beside the new one."""
+    reranked = rerank(model, query, [hit.text for hit in hits])
+    return [dataclasses.replace(hits[new.id], rank=new.rank, rerank_score=new.score) for new in reranked]
 
 
 def similarity(model: SentenceTransformer | CrossEncoder, first: str, second: str) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -59,6 +59,14 @@ def search(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per query per line: query and hits.")
     ] = False,
+    rerank: Annotated[
+        str | None,
+        typer.Option(
+            help="A cross-encoder (run folder, saved folder or hub id) that reorders each query's top-k "
+            "hits; both scores are shown.",
+            show_default=False,
+        ),
+    ] = None,
     batch_size: BatchSizeOption = 32,
     device: DeviceOption = None,
     backend: BackendOption = "torch",
@@ -74,9 +82,10 @@ def search(
     """
     from rich.console import Console
 
-    from sbft.inference import EncodeOptions, TextSource, search_corpus
+    from sbft.inference import EncodeOptions, TextSource, load_reranker, rerank_hits, search_corpus
 
     texts = _queries(queries, queries_file, replace_errors)
+    reranker = load_reranker(rerank, device=device, trust_remote_code=trust_remote_code) if rerank else None
     errors = Console(stderr=True, highlight=False)
     results = search_corpus(
         model,
@@ -92,11 +101,15 @@ def search(
         trust_remote_code=trust_remote_code,
         max_seq_length=max_seq_length,
     )
+    if reranker is not None:
+        results = [(query, rerank_hits(reranker, query, hits)) for query, hits in results]
     if as_json:
         for query, hits in results:
-            typer.echo(json.dumps({"query": query, "hits": [vars(hit) for hit in hits]}, ensure_ascii=False))
+            typer.echo(
+                json.dumps({"query": query, "hits": [hit_json(hit) for hit in hits]}, ensure_ascii=False)
+            )
         return
-    _print_tables(results)
+    print_hits(results)
 
 
 def _queries(arguments: list[str] | None, path: str | None, replace_errors: bool) -> list[str]:
@@ -115,17 +128,26 @@ def _queries(arguments: list[str] | None, path: str | None, replace_errors: bool
     return list(TextSource(path, replace_errors=replace_errors).texts())
 
 
-def _print_tables(results: list) -> None:
+def hit_json(hit: Any) -> dict[str, Any]:
+    """A hit as JSON; `rerank_score` only when there is one."""
+    return {key: value for key, value in vars(hit).items() if key != "rerank_score" or value is not None}
+
+
+def print_hits(results: list) -> None:
+    """One table per query; reranked hits show the cross-encoder's score beside the retrieval one."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
     for query, hits in results:
+        reranked = any(hit.rerank_score is not None for hit in hits)
         table = Table(title=f"query: {query}", title_justify="left")
-        for name, justify in (("rank", "right"), ("score", "right"), ("id", "right"), ("text", "left")):
-            table.add_column(name, justify=justify)
+        columns = ["rank", *(["rerank score"] if reranked else []), "score", "id", "text"]
+        for name in columns:
+            table.add_column(name, justify="left" if name == "text" else "right")
         for hit in hits:
-            table.add_row(str(hit.rank), f"{hit.score:.4f}", str(hit.id), hit.text)
+            rerank_cell = [f"{hit.rerank_score:.4f}"] if reranked else []
+            table.add_row(str(hit.rank), *rerank_cell, f"{hit.score:.4f}", str(hit.id), hit.text)
         console.print(table)
 
 
