@@ -1,13 +1,14 @@
 # make install   virtual environment + sbft with its dependencies (torch pinned to the CPU build)
 # make demo      fine-tune the quickstart recipe (offline, about two minutes on 2 cores)
 # make test      the test suite
+# make bench     sbft against plain sentence-transformers (~15 min on 2 cores; tables in benchmarks/)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 
-.PHONY: install demo test test-fast lint clean
+.PHONY: install demo test test-fast lint bench clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +28,9 @@ test: install
 
 test-fast: install
 	$(BIN)/pytest -m "not slow"
+
+bench: install
+	$(BIN)/python scripts/bench.py
 
 lint: install
 	$(BIN)/ruff check .
