@@ -300,7 +300,7 @@ def _print_summary(console: Console, metrics: dict[str, Any], run_dir: Path) -> 
     if metrics["selected"] == "base":
         console.print(
             f"[bold red]warning: fine-tuning lowered the dev score "
-            f"({metrics['baseline_dev'][DEV_SCORE]:.4f} -> {tuned_dev[DEV_SCORE]:.4f}); "
+            f"({metrics['baseline_dev'][DEV_SCORE]:.4f} -> {tuned_dev.get(DEV_SCORE, float('nan')):.4f}); "
             f"the BASE model was saved, not the fine-tuned one.[/] Try a lower learning rate, "
             f"another loss or more data; set 'evaluation.keep: last' to keep the fine-tuned model anyway.",
             highlight=False,
@@ -333,8 +333,8 @@ def _mean(scores: list[float]) -> float:
 
 def _base_is_better(metrics: dict[str, Any]) -> bool:
     base = metrics["baseline_dev"].get(DEV_SCORE)
-    tuned = metrics["final_dev"].get(DEV_SCORE)
-    return base is not None and tuned is not None and base > tuned
+    tuned = metrics["final_dev"].get(DEV_SCORE)  # missing when training diverged to NaN
+    return base is not None and (tuned is None or base > tuned)
 
 
 def resume_recipe(run_dir: Path) -> Recipe:

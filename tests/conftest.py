@@ -57,6 +57,9 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         intermediate_size=64,
         max_position_embeddings=64,
     )
+    import torch
+
+    torch.manual_seed(0)  # the same tiny model in every session: tests stay reproducible
     BertModel(config).save_pretrained(path)
     return path
 

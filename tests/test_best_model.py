@@ -43,14 +43,15 @@ def test_regression_keeps_the_base_model_and_says_so(tmp_path, tiny_model):
                 "loss": "CoSENTLoss",
             }
         },
-        "training": {"learning_rate": 5e-3, "num_train_epochs": 3, "per_device_train_batch_size": 16},
+        # A learning rate this high wrecks the model whatever the machine's arithmetic.
+        "training": {"learning_rate": 1.0, "num_train_epochs": 2, "per_device_train_batch_size": 16},
     }
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     result = run_sbft("train", str(tmp_path / "recipe.yaml"), "-o", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr + result.stdout
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    base, tuned = metrics["baseline_dev"]["sequential_score"], metrics["fine_tuned_dev"]["sequential_score"]
-    assert tuned < base
+    base = metrics["baseline_dev"]["sequential_score"]
+    assert metrics["fine_tuned_dev"].get("sequential_score", float("-inf")) < base
     assert metrics["selected"] == "base" and metrics["final_dev"] == metrics["baseline_dev"]
     assert "the BASE model was saved" in result.stdout
 
@@ -60,4 +61,5 @@ def test_regression_keeps_the_base_model_and_says_so(tmp_path, tiny_model):
     )
     assert reeval.returncode == 0
     kept_last = json.loads((tmp_path / "again" / "metrics.json").read_text())
-    assert kept_last["selected"] == "fine-tuned" and kept_last["final_dev"]["sequential_score"] < base
+    assert kept_last["selected"] == "fine-tuned"
+    assert kept_last["final_dev"].get("sequential_score", float("-inf")) < base
