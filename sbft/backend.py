@@ -6,6 +6,11 @@ installed together. sbft therefore exports with torch.onnx and runs the file wit
 itself. Only the transformer changes: tokenizer, pooling, normalisation, prompts and encode()
 stay sentence-transformers' own, so every command works unchanged on either backend.
 
+The export is made with eager attention (an explicit softmax(QK^T)V graph) so that onnxruntime's
+transformer optimizer can fuse it, with the embeddings, layer norms and GELUs, into its own
+CPU kernels; int8 then quantizes the fused graph. On the packaged all-MiniLM-L6-v2 this makes
+int8 about 15% faster than quantizing the plain export (benchmarks/encode.md has the numbers).
+
 Exported files follow sentence-transformers' layout (onnx/model.onnx,
 onnx/model_qint8_<cpu>.onnx), next to the model when its folder is writable, else in the user
 cache (~/.cache/sbft/onnx/<name>-<hash>/onnx, or $SBFT_CACHE). onnx/sbft-export.json records the
@@ -16,13 +21,14 @@ Imported lazily (it imports torch): the CLI stays instant.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import platform
 import sysconfig
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +42,10 @@ RECORD = "sbft-export.json"
 OPSET = 17
 PROBE_TEXTS = ["A man is playing a guitar.", "Two dogs run through a field of tall grass today."]
 """Export example (two lengths, so the graph sees padding) and the check after export."""
+EXPORT_FORMAT = "fused-1"
+"""Part of each export's record: a change in how sbft exports makes older exports stale."""
+FUSED_MODEL_TYPES = {"bert"}
+"""transformers model types whose graphs onnxruntime's BERT optimizer fuses (others stay unfused)."""
 CHECK_TOLERANCE = 1e-3
 """Largest difference of fp32 ONNX outputs from torch's; above it the export is refused."""
 
@@ -156,7 +166,7 @@ def weights_fingerprint(source: Path | None, name: str) -> str:
             for p in sorted(source.rglob("*"))
             if p.is_file() and ONNX_FOLDER not in p.relative_to(source).parts
         ]
-    return hashlib.sha256(json.dumps(stats).encode()).hexdigest()
+    return hashlib.sha256(json.dumps([EXPORT_FORMAT, stats]).encode()).hexdigest()
 
 
 def _read_record(folder: Path) -> dict[str, str]:
@@ -243,7 +253,7 @@ def _export(model: Any, path: Path) -> None:
     axes[output] = {0: "batch", 1: "sequence"} if expected.ndim == 3 else {0: "batch"}
 
     def write(partial: str) -> None:
-        with torch.no_grad():
+        with torch.no_grad(), _eager_attention(transformer.model):
             torch.onnx.export(
                 traced,
                 example,
@@ -254,6 +264,7 @@ def _export(model: Any, path: Path) -> None:
                 opset_version=OPSET,
                 dynamo=False,
             )
+        _fuse(partial, transformer.model.config)
         got = _session(partial, 1).run(None, {key: features[key].numpy() for key in inputs})[0]
         difference = float(np.abs(got - expected).max())
         if difference > CHECK_TOLERANCE:
@@ -265,8 +276,35 @@ def _export(model: Any, path: Path) -> None:
     _quietly(lambda: _atomic_write(path, write))
 
 
+@contextlib.contextmanager
+def _eager_attention(model: Any) -> Iterator[None]:
+    """Trace attention as plain ops (not one SDPA call), the pattern onnxruntime's optimizer fuses."""
+    implementation = getattr(model.config, "_attn_implementation", None)
+    settable = implementation not in (None, "eager") and hasattr(model, "set_attn_implementation")
+    if settable:
+        model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        if settable:
+            model.set_attn_implementation(implementation)
+
+
+def _fuse(path: str, config: Any) -> None:
+    """Rewrite the export in place with onnxruntime's fused transformer kernels, where it knows the model."""
+    if getattr(config, "model_type", None) not in FUSED_MODEL_TYPES:
+        return
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    fused = optimize_model(
+        path, model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size
+    )
+    fused.save_model_to_file(path)
+
+
 def _quantize(source: Path, target: Path) -> None:
     """Dynamic int8 quantization of every MatMul's weights, per channel, as optimum's CPU presets do."""
+    from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     def write(partial: str) -> None:
@@ -276,7 +314,11 @@ def _quantize(source: Path, target: Path) -> None:
             weight_type=QuantType.QInt8,
             per_channel=True,
             reduce_range=False,
-            extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
+            extra_options={
+                "WeightSymmetric": True,
+                "ActivationSymmetric": False,
+                "DefaultTensorType": TensorProto.FLOAT,  # the fused ops' outputs, which shape inference skips
+            },
         )
 
     _quietly(lambda: _atomic_write(target, write))
