@@ -11,6 +11,7 @@ import os
 import shutil
 
 import numpy as np
+import onnx
 import pytest
 from typer.testing import CliRunner
 
@@ -44,6 +45,8 @@ def test_onnx_embeddings_match_torch(model_copy):
     fp32 = load_any(str(model_copy), backend="onnx")
     assert backend_of(fp32) == "onnx" and fp32[0].model.path == model_copy / "onnx" / "model.onnx"
     np.testing.assert_allclose(fp32.encode(TEXTS), expected, atol=1e-5)
+    operators = {node.op_type for node in onnx.load(fp32[0].model.path).graph.node}
+    assert {"Attention", "SkipLayerNormalization"} <= operators  # the fused kernels, not the plain graph
 
     int8 = load_any(str(model_copy), backend="onnx-int8", threads=1)
     assert backend_of(int8) == "onnx-int8" and "qint8" in int8[0].model.path.name
