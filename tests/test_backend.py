@@ -13,6 +13,7 @@ import shutil
 import numpy as np
 import onnx
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from sbft import backend
@@ -42,8 +43,10 @@ def model_copy(tiny_model, tmp_path):
 
 def test_onnx_embeddings_match_torch(model_copy):
     expected = load_any(str(model_copy)).encode(TEXTS)
-    fp32 = load_any(str(model_copy), backend="onnx")
+    fp32 = load_any(str(model_copy), backend="onnx", threads=2)
     assert backend_of(fp32) == "onnx" and fp32[0].model.path == model_copy / "onnx" / "model.onnx"
+    assert fp32[0].model.session.get_session_options().intra_op_num_threads == 2
+    assert torch.get_num_threads() == 1  # torch's idle workers would compete with onnxruntime's
     np.testing.assert_allclose(fp32.encode(TEXTS), expected, atol=1e-5)
     operators = {node.op_type for node in onnx.load(fp32[0].model.path).graph.node}
     assert {"Attention", "SkipLayerNormalization"} <= operators  # the fused kernels, not the plain graph
