@@ -1,7 +1,7 @@
 # make install   virtual environment + sbft with its dependencies (torch pinned to the CPU build)
 # make demo      fine-tune the quickstart recipe (offline, about two minutes on 2 cores)
 # make test      the test suite
-# make bench     sbft against plain sentence-transformers (~15 min on 2 cores; tables in benchmarks/)
+# make bench     sbft against plain sentence-transformers (~20 min on 2 cores; tables in benchmarks/)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin

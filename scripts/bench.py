@@ -1,6 +1,6 @@
 """Benchmarks of sbft against plain sentence-transformers; not a test, numbers for the README.
 
-    .venv/bin/python scripts/bench.py                    # every section, real settings (~15 min, 2 cores)
+    .venv/bin/python scripts/bench.py                    # every section, real settings (~20 min, 2 cores)
     .venv/bin/python scripts/bench.py encode --texts 2000 --repeats 5
     .venv/bin/python scripts/bench.py --quick --model PATH --out /tmp/bench   # a smoke run (tests)
 

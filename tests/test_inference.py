@@ -97,6 +97,17 @@ def test_encoder_matches_model_encode(model):
     assert encoder.count == len(texts)
 
 
+def test_batches_are_sorted_by_tokens_not_characters(model, monkeypatch):
+    """A batch is padded to its most tokens, so sbft sorts by tokens (model.encode sorts by characters)."""
+    texts = ["yesterday yesterday", "a a a a a a a"]  # more characters, fewer tokens
+    encoder = Encoder(model, EncodeOptions(batch_size=1), step=1)
+    assert encoder._token_counts(texts) == [2, 7]
+    calls: list[list[str]] = []
+    monkeypatch.setattr(encoder, "_encode", lambda batch, **_: calls.append(batch) or model.encode(batch))
+    encoder.encode(texts)
+    assert calls == [["a a a a a a a"], ["yesterday yesterday"]]  # most tokens first
+
+
 @pytest.mark.parametrize("precision", ["int8", "uint8", "binary", "ubinary"])
 def test_quantized_equals_model_encode_within_a_window(model, precision):
     texts = sentences(30, 3)
