@@ -41,4 +41,4 @@ def test_quick_benchmark_every_section(tiny_model, tmp_path):
     assert set(encode["median"]["texts_per_s"]) == {"plain", "torch", "onnx", "onnx-int8"}
     assert encode["max_abs_diff"]["torch"] < 1e-4 and encode["max_abs_diff"]["onnx"] < 1e-4
     assert all(-1 <= value <= 1 for value in encode["spearman"].values())
-    assert "| texts/s, once loaded |" in (out / "encode.md").read_text()
+    assert "| texts/s, once loaded (x plain) |" in (out / "encode.md").read_text()
