@@ -8,8 +8,8 @@ stay sentence-transformers' own, so every command works unchanged on either back
 
 The export is made with eager attention (an explicit softmax(QK^T)V graph) so that onnxruntime's
 transformer optimizer can fuse it, with the embeddings, layer norms and GELUs, into its own
-CPU kernels; int8 then quantizes the fused graph. On the packaged all-MiniLM-L6-v2 this makes
-int8 about 15% faster than quantizing the plain export (benchmarks/encode.md has the numbers).
+CPU kernels; int8 then quantizes the fused graph. On the packaged all-MiniLM-L6-v2 (2 cores,
+in process) int8 went from 333 texts/s, quantizing the plain export, to 381 fused.
 
 Exported files follow sentence-transformers' layout (onnx/model.onnx,
 onnx/model_qint8_<cpu>.onnx), next to the model when its folder is writable, else in the user
