@@ -392,12 +392,7 @@ def use_onnx(
     threads: int,
     say: Callable[[str], None] = lambda message: None,
 ) -> None:
-    """Swap the model's transformer for the ONNX export of `backend` (exported on first use).
-
-    torch is then left one thread: it only pools and normalises, and its idle worker threads
-    spinning beside onnxruntime's on the same cores cost a quarter of the throughput
-    (all-MiniLM-L6-v2, 2 cores: int8 at 440 texts/s with 2 torch threads, 550 with 1).
-    """
+    """Swap the model's transformer for the ONNX export of `backend` (exported on first use)."""
     from sentence_transformers.base.modules.transformer import Transformer
 
     if model.device.type != "cpu":
@@ -416,7 +411,6 @@ def use_onnx(
     _output_name(transformer)
     path = ensure_onnx(model, name, backend, say)
     transformer.model = OnnxTransformer(path, transformer.model.config, backend, threads)
-    torch.set_num_threads(1)
 
 
 def compare_with_torch(model: Any, reference: Any) -> str:

@@ -192,6 +192,12 @@ def stsb_sentences(folder: Path, count: int) -> list[str]:
     raise SystemExit(f"STSb has only {len(sentences)} sentences, fewer than --texts {count}")
 
 
+def write_lines(path: Path, texts: list[str]) -> Path:
+    """One text per line, as `sbft encode` and plain_encode.py read them."""
+    path.write_text("".join(text + "\n" for text in texts), encoding="utf-8")
+    return path
+
+
 def model_path(config: Config) -> str:
     from sbft.models import resolve_model_path
 
@@ -372,8 +378,7 @@ def encode_section(config: Config) -> Section:
     texts = stsb_sentences(config.stsb_dir, config.texts)
     path = model_path(config)
     with tempfile.TemporaryDirectory() as folder:
-        source = Path(folder) / "texts.txt"
-        source.write_text("".join(text + "\n" for text in texts), encoding="utf-8")
+        source = write_lines(Path(folder) / "texts.txt", texts)
         # Exports go to a fresh cache (the packaged model's folder is an installed package): timed once.
         env = environment(SBFT_CACHE=str(Path(folder) / "cache"))
         onnx = [b for b in config.backends if b != "torch"]
@@ -409,8 +414,7 @@ def encode_section(config: Config) -> Section:
             return run
 
         sides = {"plain": plain_side, **{b: sbft_side(b) for b in config.backends}}
-        warm_up = Path(folder) / "warm-up.txt"  # the file cache and first loads, on a few texts
-        warm_up.write_text("".join(text + "\n" for text in texts[:256]), encoding="utf-8")
+        warm_up = write_lines(Path(folder) / "warm-up.txt", texts[:256])  # file cache, first loads
         for run in sides.values():
             run(warm_up)
         runs = alternate(config.repeats, sides, "encode")
