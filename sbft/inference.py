@@ -82,7 +82,7 @@ def load_any(
     """
     from sbft.backend import check_backend, thread_count, use_onnx
     from sbft.models import load_model
-    from sbft.training import quiet_libraries
+    from sbft.quiet import quiet_libraries
 
     check_device(device)
     check_backend(backend)

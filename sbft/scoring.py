@@ -76,7 +76,7 @@ def score_models(
     from sbft.evaluation import SHAPES, evaluate
     from sbft.inference import load_any, model_location
     from sbft.models import check_model_reference, detect_model_type
-    from sbft.training import quiet_libraries
+    from sbft.quiet import quiet_libraries
 
     quiet_libraries()
     if task is not None and task not in SHAPES:

@@ -253,7 +253,7 @@ def _classify(name: str, values: pd.Series) -> Column:
     """A column's kind, from its sampled values (and its name, where values are ambiguous)."""
     import pandas as pd
 
-    from sbft.preflight import ID_NAME, ID_VALUE
+    from sbft.check import ID_NAME, ID_VALUE
 
     present = values.dropna()
     if present.empty or len(present) < len(values) / 2:
@@ -341,7 +341,7 @@ def task_by_name(name: str) -> Task:
 
 def _in_loss_order(texts: list[Column]) -> list[Column]:
     """anchor/query first, negatives last, everything else in between; ties keep the file's order."""
-    from sbft.preflight import FIRST_COLUMN
+    from sbft.check import FIRST_COLUMN
 
     def rank(column: Column) -> int:
         return 0 if FIRST_COLUMN.search(column.name) else 2 if _NEGATIVE.search(column.name) else 1

@@ -94,3 +94,59 @@ def pair_files(tmp_path: Path) -> dict[str, Path]:
         ]
         files[split] = write_jsonl(tmp_path / f"qa-{split}.jsonl", rows)
     return files
+
+
+@pytest.fixture()
+def cli():
+    """Run `sbft ARGS...` in this process (typer's runner): exit_code, stdout and stderr apart.
+
+    For wiring tests; tests that need a real process (signals, torchrun) use helpers.run_sbft.
+    """
+    from typer.testing import CliRunner
+
+    from sbft.cli import app
+
+    def invoke(*args: str, input: str | bytes | None = None):
+        return CliRunner().invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture()
+def recipe_file(tmp_path: Path, tiny_model: Path, pair_score_files: dict[str, Path]):
+    """`recipe_file(**changes)` writes a valid tiny recipe (recipe.yaml beside its data) and returns its path.
+
+    Each keyword replaces one dotted field, given with '__' for '.': `recipe_file(training__seed=-1)`;
+    the value None removes the field.
+    """
+    import yaml
+
+    def write(**changes) -> Path:
+        recipe = {
+            "name": "tiny",
+            "model": {"name": str(tiny_model)},
+            "datasets": {
+                "sts": {
+                    "files": {split: path.name for split, path in pair_score_files.items()},
+                    "columns": ["sentence1", "sentence2"],
+                    "label": "score",
+                    "label_range": [0, 5],
+                    "loss": "CoSENTLoss",
+                }
+            },
+            "training": {"per_device_train_batch_size": 8},
+        }
+        for key, value in changes.items():
+            *parents, last = key.split("__")
+            node = recipe
+            for part in parents:
+                node = node.setdefault(part, {})
+            if value is None:
+                node.pop(last, None)
+            else:
+                node[last] = value
+        path = tmp_path / "recipe.yaml"
+        path.write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
+        return path
+
+    return write

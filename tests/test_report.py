@@ -184,7 +184,7 @@ def test_sbft_report_regenerates_and_explains_errors(finished_run, tmp_path):
 def test_report_of_a_real_tiny_run(tmp_path, tiny_model, pair_score_files):
     """The whole chain on real trainer output: train a tiny model, report, then report from the log only."""
     from sbft.recipe import load_recipe
-    from sbft.training import train
+    from sbft.train import train
 
     recipe_path = tmp_path / "recipe.yaml"
     recipe_path.write_text(

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from rich.console import Console
 
+from sbft.check import preflight
 from sbft.errors import SbftError
-from sbft.preflight import preflight
 from sbft.recipe import load_recipe
 from sbft.starter import TASKS, recipe_from_data, template, write_recipe
 
@@ -148,7 +148,7 @@ def test_each_task_shape_gives_a_recipe_that_checks(
 
 def test_scored_pairs_are_rescaled_and_train_as_written(tmp_path, pair_score_files, tiny_model):
     """The csv fixture of the train tests: scores 0-5 get label_range, and the recipe trains."""
-    from sbft.training import train
+    from sbft.train import train
 
     proposal, plan, text = init_and_check(pair_score_files["train"], tmp_path)
     assert proposal.task.name == "pair-score" and proposal.label_range == [0, 5]

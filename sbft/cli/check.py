@@ -20,7 +20,7 @@ def check(
     """Validate a recipe against its data without training: exit 0 when the run can start, 2 if not."""
     from rich.console import Console
 
-    from sbft.preflight import check as run_check
+    from sbft.check import check as run_check
 
     plan = run_check(recipe, overrides, Console())
     typer.echo(f"ok: the run can start ({len(plan.warnings)} warning(s))")

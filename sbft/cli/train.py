@@ -46,8 +46,8 @@ def train(
     if nproc is not None and nproc > 1 and "LOCAL_RANK" not in os.environ:
         raise typer.Exit(_launch_with_torchrun(nproc))
     from sbft.recipe import load_recipe
-    from sbft.training import resume_recipe
-    from sbft.training import train as run_training
+    from sbft.train import resume_recipe
+    from sbft.train import train as run_training
 
     if (recipe is None) == (resume is None):
         raise SbftError(

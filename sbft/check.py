@@ -65,7 +65,7 @@ def preflight(recipe: Recipe) -> Plan:
     from sbft.evaluation import evaluator_kind
     from sbft.losses import check_loss_args
     from sbft.models import check_model_reference
-    from sbft.training import build_training_args, resolve_training
+    from sbft.training_args import build_training_args, resolve_training
 
     settings = resolve_training(recipe)
     args = build_training_args(settings, recipe.model.type)
@@ -196,8 +196,8 @@ def print_plan(plan: Plan, console: Console) -> None:
 
 def check(recipe_path: Path, overrides: list[str] | None, console: Console) -> Plan:
     """The library side of `sbft check`."""
+    from sbft.quiet import quiet_libraries
     from sbft.recipe import load_recipe
-    from sbft.training import quiet_libraries
 
     quiet_libraries()
     plan = preflight(load_recipe(recipe_path, overrides))

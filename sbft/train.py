@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 import time
-import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,115 +23,14 @@ from rich.console import Console
 from transformers import TrainerCallback
 
 from sbft import run_folder
-from sbft.errors import SbftError, did_you_mean
-from sbft.recipe import Recipe, check_type, dump_recipe, load_recipe, redact
+from sbft.errors import SbftError
+from sbft.quiet import quiet_libraries
+from sbft.recipe import Recipe, dump_recipe, load_recipe, redact
+from sbft.training_args import TRAINERS
 
 if TYPE_CHECKING:
-    from transformers import TrainingArguments
 
     from sbft.data import PreparedDataset
-
-IN_BATCH_NEGATIVE_LOSSES = (
-    "MultipleNegativesRankingLoss",
-    "CachedMultipleNegativesRankingLoss",
-    "MultipleNegativesSymmetricRankingLoss",
-    "CachedMultipleNegativesSymmetricRankingLoss",
-    "GISTEmbedLoss",
-    "CachedGISTEmbedLoss",
-    "MegaBatchMarginLoss",
-)
-
-
-def default_training(recipe: Recipe) -> dict[str, Any]:
-    """Defaults for a CPU laptop; anything in the recipe's `training:` wins."""
-    from sbft.losses import effective_info
-
-    in_batch = any(
-        effective_info(d.loss, recipe.model.type).name in IN_BATCH_NEGATIVE_LOSSES
-        for d in recipe.datasets.values()
-    )
-    has_dev = any("dev" in d.files or d.hub for d in recipe.datasets.values())
-    return {
-        "num_train_epochs": 1,
-        "per_device_train_batch_size": 32,
-        "per_device_eval_batch_size": 64,
-        "learning_rate": 2e-5,
-        "warmup_steps": 0.1,
-        "lr_scheduler_type": "linear",
-        "seed": 42,
-        "logging_steps": 10,
-        "logging_first_step": True,
-        "eval_strategy": "epoch" if has_dev else "no",
-        "save_strategy": "steps",
-        "save_steps": 500,
-        "save_total_limit": 2,
-        # Keep the best evaluation's weights, not merely the last (sequential_score is the mean
-        # of each dev set's main metric); the baseline also competes, see `train`.
-        "load_best_model_at_end": has_dev,
-        "metric_for_best_model": "sequential_score" if has_dev else None,
-        "greater_is_better": True,
-        # In-batch negatives must not meet their own duplicates in a batch.
-        "batch_sampler": "no_duplicates" if in_batch else "batch_sampler",
-        "multi_dataset_batch_sampler": "proportional",
-        # DDP must look for unused parameters: BERT-style checkpoints carry a pooler layer that
-        # sentence embeddings (and most losses) never use, and DDP fails on it otherwise.
-        "ddp_find_unused_parameters": True,
-        "report_to": "none",
-        "disable_tqdm": True,  # sbft prints its own progress
-    }
-
-
-def resolve_training(recipe: Recipe) -> dict[str, Any]:
-    """The recipe's training section with every sbft default filled in."""
-    settings = {**default_training(recipe), **recipe.training}
-    if settings.get("load_best_model_at_end") and "save_strategy" not in recipe.training:
-        # Best-model selection needs a checkpoint at every evaluation.
-        settings["save_strategy"] = settings["eval_strategy"]
-        settings["save_steps"] = settings.get("eval_steps") or settings["save_steps"]
-    if settings.get("eval_strategy") == "no":
-        settings["load_best_model_at_end"] = False
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and "use_cpu" not in recipe.training:
-        import torch
-
-        # Without a GPU, only use_cpu makes the trainer set up a (gloo) CPU process group.
-        settings["use_cpu"] = not torch.cuda.is_available()
-    settings["output_dir"] = str(recipe.run_dir / run_folder.CHECKPOINTS)
-    return settings
-
-
-# The trainer and its arguments for each model type, from sentence-transformers.
-TRAINERS = {
-    "bi-encoder": ("SentenceTransformerTrainer", "SentenceTransformerTrainingArguments"),
-    "cross-encoder": ("CrossEncoderTrainer", "CrossEncoderTrainingArguments"),
-}
-
-
-def build_training_args(settings: dict[str, Any], model_type: str = "bi-encoder") -> TrainingArguments:
-    """Map `training:` onto the trainer's arguments dataclass; unknown fields are errors."""
-    import sentence_transformers
-
-    args_class = getattr(sentence_transformers, TRAINERS[model_type][1])
-    fields = {f.name for f in dataclasses.fields(args_class) if f.init}
-    hints = typing.get_type_hints(args_class)
-    for key in settings:
-        if key not in fields:
-            raise SbftError(
-                f"'{key}' is not a field of {args_class.__name__}",
-                where=f"training.{key}",
-                fix=did_you_mean(key, fields),
-            )
-        settings[key] = check_type(settings[key], hints[key], f"training.{key}")
-    try:
-        args = args_class(**settings)
-        _ = args.device  # sets up the process group under torchrun / accelerate, so world_size is right
-        return args
-    except (TypeError, ValueError) as exc:
-        raise SbftError(
-            f"invalid training arguments: {exc}",
-            where="training",
-            fix="See the SentenceTransformerTrainingArguments documentation for accepted values.",
-        ) from None
-
 
 @dataclass
 class RunResult:
@@ -155,7 +53,7 @@ def train(
     prints only errors and the final tables. Under torchrun / accelerate every process trains,
     and only the main one prints and writes the run folder.
     """
-    from sbft.preflight import preflight, print_plan
+    from sbft.check import preflight, print_plan
 
     main = is_main_process()
     console = console if main and console else Console(quiet=not main)
@@ -413,20 +311,3 @@ def _num_labels(datasets: dict[str, PreparedDataset]) -> int:
 
 def _by_split(metrics: dict[str, Any], dev_key: str, test_key: str) -> dict[str, dict[str, float]]:
     return {split: metrics[key] for split, key in (("dev", dev_key), ("test", test_key)) if metrics[key]}
-
-
-def quiet_libraries() -> None:
-    """Keep the terminal for sbft's own output: no loader progress bars or info chatter."""
-    import os
-    import warnings
-
-    if not sys.stderr.isatty():
-        os.environ.setdefault("TQDM_DISABLE", "1")  # no carriage-return bars in logs and pipes
-    import datasets
-    import transformers
-
-    warnings.filterwarnings("ignore", message=".*'pin_memory' argument is set as true.*")
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
