@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import WORDS, sentences, write_jsonl
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-REPO = Path(__file__).resolve().parent.parent
-STSB_DIR = REPO.parent / "shared" / "data" / "stsb"
-
-WORDS = (
-    "a the man woman child dog cat bird plays sings runs eats drinks reads writes guitar piano "
-    "ball food water book letter car bike train road park house garden sky sun rain big small "
-    "red blue green happy sad quickly slowly today yesterday in on at with near"
-).split()
-
-
-def sentences(count: int, seed: int) -> list[str]:
-    rng = random.Random(seed)
-    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 9))) for _ in range(count)]
 
 
 @pytest.fixture(scope="session")
@@ -61,11 +48,6 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     torch.manual_seed(0)  # the same tiny model in every session: tests stay reproducible
     BertModel(config).save_pretrained(path)
-    return path
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return path
 
 

@@ -1,13 +1,32 @@
-"""Running the real CLI in a subprocess, as a user would."""
+"""Test helpers: tiny text generators, data writers, and the real CLI in a subprocess."""
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+STSB_DIR = REPO.parent / "shared" / "data" / "stsb"
+
+WORDS = (
+    "a the man woman child dog cat bird plays sings runs eats drinks reads writes guitar piano "
+    "ball food water book letter car bike train road park house garden sky sun rain big small "
+    "red blue green happy sad quickly slowly today yesterday in on at with near"
+).split()
+
+
+def sentences(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 9))) for _ in range(count)]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
 
 
 def run_sbft(

@@ -21,9 +21,7 @@ from sbft.backend import backend_of, check_backend, export_folder, physical_core
 from sbft.cli import app
 from sbft.errors import SbftError
 from sbft.inference import load_any
-
-from conftest import STSB_DIR, sentences
-from helpers import run_sbft
+from tests.helpers import STSB_DIR, run_sbft, sentences
 
 TEXTS = [*sentences(6, 40), "", " ".join(sentences(30, 41))]  # an empty and a truncated text too
 

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, STSB_DIR
+from tests.helpers import REPO, STSB_DIR
 
 
 @pytest.mark.skipif(not STSB_DIR.is_dir(), reason="needs ../shared/data/stsb")

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import WORDS, sentences
-from helpers import run_sbft
+from tests.helpers import WORDS, run_sbft, sentences
 
 
 def edited(sentence: str, changes: int, rng: random.Random) -> str:

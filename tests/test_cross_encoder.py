@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from helpers import run_sbft
+from tests.helpers import run_sbft
 
 
 def cross_recipe(path: Path, tiny_model: Path, sts: dict[str, Path], qa: dict[str, Path], **model) -> Path:

@@ -7,8 +7,7 @@ import pytest
 from sbft.data import LABEL, load_prepared
 from sbft.errors import SbftError
 from sbft.recipe import DatasetSpec, LossSpec
-
-from conftest import STSB_DIR, write_jsonl
+from tests.helpers import STSB_DIR, write_jsonl
 
 
 def spec(files, columns, label=None, loss="CoSENTLoss", **extra) -> DatasetSpec:

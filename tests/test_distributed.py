@@ -8,7 +8,7 @@ import shutil
 import yaml
 from test_train_cli import write_recipe
 
-from helpers import run_sbft
+from tests.helpers import run_sbft
 
 
 def test_two_processes_train_like_one(tmp_path, tiny_model, pair_score_files, pair_files):

@@ -20,9 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sbft.cli import app
-
-from conftest import sentences
-from helpers import run_sbft
+from tests.helpers import run_sbft, sentences
 
 # Blank lines, a duplicate, a line far longer than the tiny model's 64 positions, CRLF.
 TEXTS = [*sentences(5, 20), "", sentences(1, 20)[0], " ".join(sentences(40, 21)), "", "last one"]

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import write_jsonl
-from helpers import run_sbft
+from tests.helpers import run_sbft, write_jsonl
 
 
 @pytest.fixture()

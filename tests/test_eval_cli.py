@@ -8,8 +8,7 @@ import shutil
 from typer.testing import CliRunner
 
 from sbft.cli import app
-
-from helpers import run_sbft
+from tests.helpers import run_sbft
 
 
 def invoke(*args: str):

@@ -9,8 +9,7 @@ from sbft.data import LABEL, PreparedDataset
 from sbft.errors import SbftError
 from sbft.evaluation import build_evaluator, evaluate, evaluator_kind
 from sbft.recipe import DatasetSpec
-
-from conftest import sentences
+from tests.helpers import sentences
 
 
 def prepared(columns, label_kind=None, labels=None, model_type="bi-encoder", evaluator="auto"):

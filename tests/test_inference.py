@@ -14,8 +14,7 @@ import pytest
 from sbft import inference
 from sbft.errors import SbftError
 from sbft.inference import EmbeddingWriter, EncodeOptions, Encoder, TextSource, decoded_lines
-
-from conftest import sentences, write_jsonl
+from tests.helpers import sentences, write_jsonl
 
 
 @pytest.fixture(scope="session")

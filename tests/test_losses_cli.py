@@ -11,8 +11,7 @@ from sbft.cli.losses import _arguments, _example, _loss_class
 from sbft.errors import SbftError
 from sbft.losses import MODEL_TYPES, LossInfo, catalogue
 from sbft.recipe import load_recipe
-
-from helpers import run_sbft
+from tests.helpers import run_sbft
 
 ALL = [(model_type, info) for model_type in MODEL_TYPES for info in catalogue(model_type).values()]
 

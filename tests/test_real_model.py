@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from conftest import REPO, STSB_DIR
-from helpers import run_sbft
+from tests.helpers import REPO, STSB_DIR, run_sbft
 
 pytestmark = [
     pytest.mark.slow,

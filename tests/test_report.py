@@ -13,8 +13,7 @@ from rich.console import Console
 
 from sbft.errors import SbftError
 from sbft.report import read_run, regressions, write_report
-
-from helpers import run_sbft
+from tests.helpers import run_sbft
 
 BASE_DEV = {"sts_spearman_cosine": 0.80, "sts_pearson_cosine": 0.78, "qa_cosine_ndcg@10": 0.50}
 BASE_TEST = {"sts_spearman_cosine": 0.79, "qa_cosine_ndcg@10": 0.48}

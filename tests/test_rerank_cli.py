@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from helpers import run_sbft
+from tests.helpers import run_sbft
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import sentences
-from helpers import run_sbft
+from tests.helpers import run_sbft, sentences
 
 
 def long_recipe(tmp_path: Path, tiny_model: Path) -> Path:

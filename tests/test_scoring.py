@@ -10,8 +10,7 @@ import yaml
 
 from sbft.errors import SbftError
 from sbft.scoring import DataOptions, EvalData, resolve_data, score_models
-
-from conftest import STSB_DIR, sentences, write_jsonl
+from tests.helpers import STSB_DIR, sentences, write_jsonl
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sbft.cli import app
-
-from conftest import sentences
-from helpers import run_sbft
+from tests.helpers import run_sbft, sentences
 
 CORPUS = sentences(30, 40)
 

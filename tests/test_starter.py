@@ -15,9 +15,7 @@ from sbft.check import preflight
 from sbft.errors import SbftError
 from sbft.recipe import load_recipe
 from sbft.starter import TASKS, recipe_from_data, template, write_recipe
-
-from conftest import sentences, write_jsonl
-from helpers import run_sbft
+from tests.helpers import run_sbft, sentences, write_jsonl
 
 NLI = ("entailment", "neutral", "contradiction")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import run_sbft
+from tests.helpers import run_sbft
 
 
 def write_recipe(path: Path, tiny_model: Path, sts: dict[str, Path], qa: dict[str, Path], **extra) -> Path:
