@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import sysconfig
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from typing import Any
 import torch
 
 from sbft.errors import SbftError, did_you_mean
+from sbft.files import atomic_path, write_json
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 ONNX_FOLDER = "onnx"
@@ -208,7 +208,7 @@ def ensure_onnx(
         say(f"quantizing to int8 for {quantization_target()}: {target}")
         _quantize(fp32, target)
         record[target.name] = fingerprint
-    _atomic_write(folder / RECORD, lambda path: Path(path).write_text(json.dumps(record, indent=2) + "\n"))
+    write_json(folder / RECORD, record)
     return target
 
 
@@ -273,7 +273,7 @@ def _export(model: Any, path: Path) -> None:
                 fix="Use --backend torch for this model.",
             )
 
-    _quietly(lambda: _atomic_write(path, write))
+    _quietly(lambda: _write_atomically(path, write))
 
 
 @contextlib.contextmanager
@@ -321,18 +321,13 @@ def _quantize(source: Path, target: Path) -> None:
             },
         )
 
-    _quietly(lambda: _atomic_write(target, write))
+    _quietly(lambda: _write_atomically(target, write))
 
 
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Write to a temporary file beside `path`, then rename: concurrent runs never see half a file."""
-    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    os.close(handle)
-    try:
-        write(partial)
-        os.replace(partial, path)
-    finally:
-        Path(partial).unlink(missing_ok=True)
+def _write_atomically(path: Path, write: Callable[[str], None]) -> None:
+    """`write(name)` fills a temporary file beside `path`: concurrent runs never see half a file."""
+    with atomic_path(path) as partial:
+        write(str(partial))
 
 
 def _quietly(action: Callable[[], None]) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sbft.errors import SbftError
+from sbft.files import reader_options
 from sbft.losses import LabelKind, LossInfo, effective_info
 from sbft.recipe import FILE_FORMATS, SPLITS, DatasetSpec
 
@@ -116,9 +117,7 @@ def _load_raw(name: str, spec: DatasetSpec, wanted: tuple[str, ...]) -> dict[str
                 where=f"{where}.files.{split}",
                 fix="Set 'format:' to csv, json or parquet.",
             )
-        options = dict(spec.loader_args)
-        if suffix == ".tsv" and not {"sep", "delimiter"} & options.keys():
-            options["sep"] = "\t"
+        options = reader_options(path, spec.loader_args)
         try:
             result[split] = datasets.load_dataset(
                 file_format, data_files={split: path}, split=split, **options

@@ -29,6 +29,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from sbft import run_folder
 from sbft.errors import SbftError, did_you_mean
+from sbft.files import atomic_file, check_output
 
 if TYPE_CHECKING:
     import numpy as np
@@ -496,35 +497,6 @@ def output_format(path: str | None) -> str:
             fix="End the file name with " + ", ".join(OUTPUT_FORMATS) + ".",
         )
     return OUTPUT_FORMATS[suffix]
-
-
-def check_output(path: str | None, overwrite: bool, where: str = "--output") -> None:
-    """Before any work: a folder to write in, and no user file replaced unasked."""
-    if path is None or path == STDIN:
-        return
-    target = Path(path)
-    if target.is_dir():
-        raise SbftError(f"the output '{path}' is a folder", where=where, fix="Name a file.")
-    if target.exists() and not overwrite:
-        raise SbftError(
-            f"the output file '{path}' already exists",
-            where=where,
-            fix="Pass --overwrite to replace it, or choose another name.",
-        )
-    if not target.parent.is_dir():
-        raise SbftError(f"the folder '{target.parent}' does not exist", where=where)
-
-
-@contextlib.contextmanager
-def atomic_file(path: Path) -> Iterator[IO[bytes]]:
-    """Write PATH.partial, then rename it to PATH: never a half-written file under the real name."""
-    partial = path.with_name(path.name + ".partial")
-    try:
-        with open(partial, "wb") as stream:
-            yield stream
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 class EmbeddingWriter:

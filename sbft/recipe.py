@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 
 from sbft.errors import SbftError, did_you_mean
+from sbft.files import FILE_FORMATS
 
 SPLITS = ("train", "dev", "test")
 POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
@@ -33,7 +34,6 @@ EVALUATORS = {
     ),
     "cross-encoder": ("auto", "none", "correlation", "classification", "reranking"),
 }
-FILE_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 
 
 @dataclass

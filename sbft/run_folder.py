@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sbft.errors import SbftError
+from sbft.files import write_json  # noqa: F401 (run_folder.write_json, used by train)
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -61,12 +62,6 @@ def save_model_atomically(model: SentenceTransformer, run_dir: Path) -> Path:
         shutil.rmtree(final)
     partial.rename(final)
     return final
-
-
-def write_json(path: Path, data: Any) -> None:
-    temporary = path.with_suffix(path.suffix + ".partial")
-    temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    temporary.replace(path)
 
 
 def read_evaluations(run_dir: Path) -> list[dict[str, Any]]:

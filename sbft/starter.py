@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from sbft.errors import SbftError, did_you_mean
+from sbft.files import reader_options
 from sbft.recipe import FILE_FORMATS
 
 if TYPE_CHECKING:
@@ -208,11 +209,11 @@ def _csv_options(path: Path) -> dict[str, Any]:
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         return {}
+    implied = reader_options(path, {}).get("sep", ",")
     try:
         sep = csv.Sniffer().sniff("\n".join(lines[:50]), delimiters=",\t;|").delimiter
     except csv.Error:
-        sep = "\t" if path.suffix.lower() == ".tsv" else ","
-    implied = "\t" if path.suffix.lower() == ".tsv" else ","
+        sep = implied
     options: dict[str, Any] = {} if sep == implied else {"sep": sep}
     if sep == "\t" and '"' in text:
         options["quoting"] = csv.QUOTE_NONE  # tab-separated text: quotes are part of the sentences
@@ -236,8 +237,7 @@ def _read_sample(path: Path, file_format: str, loader_args: dict[str, Any]) -> p
     import pandas as pd
 
     if file_format == "csv":
-        sep = loader_args.get("sep", "\t" if path.suffix.lower() == ".tsv" else ",")
-        return pd.read_csv(path, **{**loader_args, "sep": sep}, nrows=SAMPLE_ROWS)
+        return pd.read_csv(path, **reader_options(path, loader_args), nrows=SAMPLE_ROWS)
     if file_format == "parquet":
         import pyarrow.parquet as pq
 

@@ -22,7 +22,10 @@ app = typer.Typer(
 
 
 def user_errors(command):
-    """Print an SbftError as one paragraph on stderr and exit with code 2, no traceback."""
+    """Print an SbftError as one paragraph on stderr and exit with code 2, no traceback.
+
+    The library names the parameter at fault (`where="threads"`); users read the flag they typed.
+    """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -31,10 +34,27 @@ def user_errors(command):
         except SbftError as error:
             from rich.console import Console
 
+            error.where = _as_flag(error.where)
             Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {error}", soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper
+
+
+def _as_flag(where: str | None) -> str | None:
+    """The current command's flag for a parameter named `where` (threads -> --threads), else `where`."""
+    import click
+
+    context = click.get_current_context(silent=True)
+    if where is None or context is None:
+        return where
+    for parameter in context.command.params:
+        if not isinstance(parameter, click.Option):
+            continue
+        flags = [flag for flag in parameter.opts if flag.startswith("--")] or parameter.opts
+        if where == parameter.name or where in (flag.lstrip("-").replace("-", "_") for flag in flags):
+            return flags[0]
+    return where
 
 
 @app.command()

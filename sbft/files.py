@@ -1,0 +1,95 @@
+"""Files on disk: atomic writes, and which reader a data file needs.
+
+Atomic writes go to a temporary file beside the target and are renamed onto it at the end, so a
+crash, Ctrl-C or a concurrent reader never sees half a file under the real name. The temporary
+file is created with mode 0o666 less the umask, as open() would create the target itself (not
+tempfile's 0o600), so the renamed file has the permissions users expect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from sbft.errors import SbftError
+
+FILE_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+"""Data file extensions and the datasets.load_dataset builder that reads each."""
+STDIN = "-"
+"""The path that stands for stdin as input and stdout as output."""
+
+
+# --- atomic writes -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A new empty temporary file beside `path` to write by name; renamed onto `path` on success.
+
+    For writers that want a file name (exporters); on any error or interruption the temporary
+    file is removed and `path` is left as it was.
+    """
+    target = Path(path)
+    partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask applies
+    try:
+        yield partial
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path) -> Iterator[IO[bytes]]:
+    """A binary stream whose content replaces `path` when the block ends without an error."""
+    with atomic_path(path) as partial, open(partial, "wb") as stream:
+        yield stream
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Replace `path` with `text` (UTF-8) in one step."""
+    with atomic_file(path) as stream:
+        stream.write(text.encode("utf-8"))
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Replace `path` with `data` as indented JSON, in one step."""
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def check_output(path: str | None, overwrite: bool, where: str = "output") -> None:
+    """Before any work: a folder to write in, and no user file replaced unasked."""
+    if path is None or path == STDIN:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise SbftError(f"the output '{path}' is a folder", where=where, fix="Name a file.")
+    if target.exists() and not overwrite:
+        raise SbftError(
+            f"the output file '{path}' already exists",
+            where=where,
+            fix="Pass --overwrite to replace it, or choose another name.",
+        )
+    if not target.parent.is_dir():
+        raise SbftError(f"the folder '{target.parent}' does not exist", where=where)
+
+
+# --- data file formats ---------------------------------------------------------------------------
+
+
+def file_format(path: str | Path, explicit: str | None = None) -> str | None:
+    """The datasets builder for `path`: `explicit` when given, else its extension's (None: unknown)."""
+    return explicit or FILE_FORMATS.get(Path(path).suffix.lower())
+
+
+def reader_options(path: str | Path, loader_args: Mapping[str, Any]) -> dict[str, Any]:
+    """Reader options for `path`: a .tsv file is tab-separated unless sep or delimiter says otherwise."""
+    options = dict(loader_args)
+    if Path(path).suffix.lower() == ".tsv" and not {"sep", "delimiter"} & options.keys():
+        options["sep"] = "\t"
+    return options
