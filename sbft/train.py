@@ -74,8 +74,7 @@ def train(
     from sbft.evaluation import build_evaluator, evaluate
     from sbft.losses import build_loss
     from sbft.models import build_model
-    from sbft.report import write_report
-    from sbft.reporting import MetricsCallback, metrics_table
+    from sbft.report import MetricsCallback, metrics_table, write_report
 
     model_type, datasets, args = recipe.model.type, plan.datasets, plan.args
     num_labels = _num_labels(datasets)
@@ -185,7 +184,7 @@ def _distribution(plan: Any) -> dict[str, Any]:
 
 def _print_summary(console: Console, metrics: dict[str, Any], run_dir: Path) -> None:
     """The closing tables: each metric, base vs fine-tuned, and the difference."""
-    from sbft.reporting import comparison_table
+    from sbft.report import comparison_table
 
     tuned_dev = metrics.get("fine_tuned_dev", metrics["final_dev"])
     tuned_test = metrics.get("fine_tuned_test", metrics["test"])

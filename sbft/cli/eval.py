@@ -94,7 +94,7 @@ def evaluate(
     from rich.console import Console
 
     from sbft.inference import check_output
-    from sbft.reporting import metrics_table
+    from sbft.report import metrics_table
     from sbft.run_folder import write_json
     from sbft.scoring import DataOptions, resolve_data, score_models
 

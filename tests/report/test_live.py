@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from rich.console import Console
 
-from sbft.reporting import MetricsCallback
+from sbft.report import MetricsCallback
 
 BASELINE = {"sts_spearman_cosine": 0.5, "sts_pearson_cosine": 0.4}
 

@@ -1,4 +1,4 @@
-"""What the user sees during and after a run: live progress, evaluation tables, base-vs-tuned tables.
+"""What the user sees while a run trains: live progress and the evaluation tables.
 
 The TrainerCallback both prints (rich) and appends every log entry to `metrics.jsonl`, so a
 run folder always holds the full history, even for a run that was interrupted. On a terminal
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,9 @@ from typing import Any
 from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
-from rich.table import Table
 from transformers import TrainerCallback
 
-from sbft.report import headline_metrics
+from sbft.report.tables import comparison_table, format_number, metrics_table
 
 TRAIN_KEYS = ("loss", "learning_rate", "grad_norm")
 
@@ -82,16 +80,18 @@ class MetricsCallback(TrainerCallback):
         if "loss" in entry:
             if self._progress is not None:
                 self._progress.update(
-                    self._task, loss=_format(entry["loss"]), lr=_format(entry.get("learning_rate"))
+                    self._task,
+                    loss=format_number(entry["loss"]),
+                    lr=format_number(entry.get("learning_rate")),
                 )
             else:
-                parts = [f"{k.replace('_', ' ')} {_format(entry[k])}" for k in TRAIN_KEYS if k in entry]
+                parts = [f"{k.replace('_', ' ')} {format_number(entry[k])}" for k in TRAIN_KEYS if k in entry]
                 self._print(f"[dim]{_position(state)}[/]  " + "  ".join(parts) + self._pace_text(state))
         elif "train_runtime" in entry:
             self._print(
                 f"[dim]trained {state.global_step} steps in {entry['train_runtime']:.1f} s "
                 f"({entry.get('train_samples_per_second', 0):.1f} samples/s, "
-                f"mean loss {_format(entry.get('train_loss'))})[/]"
+                f"mean loss {format_number(entry.get('train_loss'))})[/]"
             )
 
     def on_step_end(self, args, state, control, **kwargs):
@@ -216,42 +216,5 @@ def _numbers(logs: dict[str, Any]) -> dict[str, float]:
 
 
 def _round(value: float | None) -> float | None:
+    """The epoch as logged and shown: three decimals are enough to place a step."""
     return None if value is None else round(value, 3)
-
-
-def _format(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    return f"{value:.2e}" if 0 < abs(value) < 1e-3 else f"{value:.4f}"
-
-
-def metrics_table(title: str, columns: dict[str, dict[str, float]]) -> Table:
-    """A metric-per-row table with one column per source (e.g. per split or per model)."""
-    table = Table(title=title, title_justify="left")
-    table.add_column("metric")
-    for name in columns:
-        table.add_column(name, justify="right")
-    keys = headline_metrics(dict.fromkeys(k for metrics in columns.values() for k in metrics))
-    for key in keys:
-        table.add_row(key, *(_format(m[key]) if key in m else "" for m in columns.values()))
-    return table
-
-
-def comparison_table(
-    title: str, base: dict[str, float], tuned: dict[str, float], tuned_label: str = "fine-tuned"
-) -> Table:
-    """Each metric: base model, fine-tuned model, and the difference."""
-    table = Table(title=title, title_justify="left")
-    for column in ("metric", "base", tuned_label, "change"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
-    for key in headline_metrics(dict.fromkeys([*base, *tuned])):
-        before, after = base.get(key), tuned.get(key)
-        change = "" if before is None or after is None else f"{after - before:+.4f}"
-        style = None if not change or float(change) == 0 else "green" if change[0] == "+" else "red"
-        table.add_row(
-            key,
-            _format(before) if before is not None else "",
-            _format(after) if after is not None else "",
-            f"[{style}]{change}[/]" if style else change,
-        )
-    return table

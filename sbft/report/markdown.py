@@ -1,0 +1,116 @@
+"""`report.md` for a run folder, from what the run wrote there and nothing else: warnings,
+an overview, the base-vs-tuned tables and links to the plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sbft import run_folder
+from sbft.report.plots import PLOTS, write_plots
+from sbft.report.record import RunRecord, by_dataset, main_metric, quality_metrics, read_run
+from sbft.report.tables import comparison_markdown, format_change, format_number
+
+REPORT = "report.md"
+_KEY_SETTINGS = (
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "learning_rate",
+    "warmup_steps",
+)
+
+
+def write_report(run_dir: Path | str) -> Path:
+    """Write RUN_DIR/report.md and RUN_DIR/plots/*.png; returns the report's path."""
+    run_dir = Path(run_dir)
+    record = read_run(run_dir)
+    plots = write_plots(record, run_dir / PLOTS)
+    path = run_dir / REPORT
+    path.write_text(_markdown(record, plots), encoding="utf-8")
+    return path
+
+
+def regressions(record: RunRecord) -> list[str]:
+    """One sentence per dataset whose main dev metric ended below the base model's."""
+    base, tuned = record.baseline_dev, record.tuned_dev
+    found = []
+    for keys in by_dataset(quality_metrics(k for k in tuned if k in base), record.dataset_names).values():
+        key = main_metric(keys)
+        if key is not None and tuned[key] < base[key]:
+            found.append(
+                f"{key} on dev got worse than the base model: {format_number(base[key])} -> "
+                f"{format_number(tuned[key])} ({format_change(base[key], tuned[key])})"
+                + ("" if record.final_dev else f" at {record.tuned_label}")
+            )
+    return found
+
+
+def _markdown(record: RunRecord, plots: dict[str, Path]) -> str:
+    lines = [f"# Run report: {record.name}", ""]
+    lines += [f"> **WARNING: {text}.**" for text in regressions(record)]
+    lines += [""] if lines[-1] else []
+    lines += _overview(record)
+    for split, (base, tuned, label) in record.comparisons.items():
+        if tuned:
+            lines += ["", f"## {split.capitalize()}: base vs {label}", ""]
+            lines += comparison_markdown(base, tuned, label)
+    if plots:
+        lines += ["", "## Plots", ""]
+        for title, path in plots.items():
+            lines += [f"![{title}]({PLOTS}/{path.name})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _overview(record: RunRecord) -> list[str]:
+    training, settings = record.training, record.recipe.get("training") or {}
+    steps = training.get("steps")
+    planned = f" of {record.max_steps}" if record.max_steps else ""
+    if record.finished:
+        status = f"finished: {steps} steps, {training.get('epoch', 0):g} epoch(s)"
+    elif record.status == "interrupted":
+        status = (
+            f"**interrupted** at step {steps}{planned}; resume with `sbft train --resume {record.run_dir}`"
+        )
+    else:
+        status = f"**not finished** (still running, or killed): step {steps}{planned} so far"
+    lines = [f"- **Status:** {status}"]
+    model = (record.recipe.get("model") or {}).get("name")
+    if model:
+        lines.append(f"- **Base model:** `{model}`")
+    saved = record.run_dir / run_folder.MODEL
+    if saved.is_dir():
+        which = (
+            "**the base model**, as fine-tuning lowered the dev score" if record.selected == "base" else ""
+        )
+        lines.append(f"- **Saved model:** `{saved}`" + (f": {which}" if which else ""))
+    if "train_runtime" in training:
+        lines.append(
+            f"- **Training:** {training['train_runtime']:.1f} s, "
+            f"{training.get('train_samples_per_second', 0):.1f} samples/s, "
+            f"mean loss {format_number(training.get('train_loss'))}"
+            + (
+                f"; wall time {record.run_info['wall_time_s']:.0f} s"
+                if "wall_time_s" in record.run_info
+                else ""
+            )
+        )
+    chosen = [f"{key} {settings[key]}" for key in _KEY_SETTINGS if key in settings]
+    if chosen:
+        lines.append(f"- **Settings:** {', '.join(chosen)}")
+    datasets = record.recipe.get("datasets") or {}
+    if datasets:
+        lines.append("- **Datasets:**")
+        lines += [f"  - `{name}`: {_describe_dataset(spec)}" for name, spec in datasets.items()]
+    return lines
+
+
+def _describe_dataset(spec: dict[str, Any]) -> str:
+    columns = ", ".join(spec.get("columns") or [])
+    label = f" + label `{spec['label']}`" if spec.get("label") else ""
+    loss = spec.get("loss") or {}
+    loss_name = loss.get("name", "none") + (f" around {loss['inner']['name']}" if loss.get("inner") else "")
+    source = spec.get("hub") or ", ".join(
+        f"{split} `{Path(path).name}`" for split, path in (spec.get("files") or {}).items()
+    )
+    return f"columns ({columns}){label}; loss {loss_name}; data {source}"

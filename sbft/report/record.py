@@ -1,0 +1,193 @@
+"""A run folder read back (`RunRecord`), and what its metric names say.
+
+metrics.json holds the baselines from the start, and the final and test metrics and the merged
+evaluations once the run ends; metrics.jsonl has each log entry as it arrived, and is the only
+record of the training-loss curve. So a record reads both, and works from the log alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sbft import run_folder
+from sbft.errors import SbftError
+
+# Kept in metrics.json, left out of tables and plots to keep them readable.
+_DETAIL = re.compile(
+    r"(runtime|per_second|threshold|precision@\d+|recall@\d+|accuracy@(3|5|10)|^sequential_score|^step|^epoch)$"
+)
+# The metric that decides "better or worse" for a dataset, by evaluator (first match wins):
+# similarity -> Spearman, retrieval/reranking -> nDCG, binary classification -> average precision.
+_MAIN_METRICS = (r"spearman", r"ndcg@\d+$", r"(^|_)(ap|average_precision)$", r"f1_macro$", r"accuracy$")
+
+
+@dataclass
+class RunRecord:
+    """Everything a report shows, read back from a run folder."""
+
+    run_dir: Path
+    status: str
+    """finished, interrupted (stopped with a checkpoint), training (still running, or killed)."""
+    recipe: dict[str, Any] = field(default_factory=dict)
+    run_info: dict[str, Any] = field(default_factory=dict)
+    baseline_dev: dict[str, float] = field(default_factory=dict)
+    baseline_test: dict[str, float] = field(default_factory=dict)
+    final_dev: dict[str, float] = field(default_factory=dict)
+    """The fine-tuned model's dev metrics (also when the base model was the one saved)."""
+    final_test: dict[str, float] = field(default_factory=dict)
+    selected: str | None = None
+    """Which model the run saved: 'fine-tuned', or 'base' when fine-tuning made dev worse."""
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+    training: dict[str, Any] = field(default_factory=dict)
+    losses: dict[int, float] = field(default_factory=dict)
+    """Training loss by step (a resumed run logs some steps twice: the last one counts)."""
+    max_steps: int | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "finished"
+
+    @property
+    def name(self) -> str:
+        return self.recipe.get("name") or self.run_dir.resolve().name
+
+    @property
+    def tuned_dev(self) -> dict[str, float]:
+        """The final dev metrics, or for an unfinished run those of its last evaluation."""
+        if self.final_dev or not self.evaluations:
+            return self.final_dev
+        return {k: v for k, v in self.evaluations[-1].items() if k not in ("step", "epoch")}
+
+    @property
+    def tuned_label(self) -> str:
+        if self.final_dev or not self.evaluations:
+            return "fine-tuned"
+        return f"step {self.evaluations[-1]['step']}"
+
+    @property
+    def comparisons(self) -> dict[str, tuple[dict[str, float], dict[str, float], str]]:
+        """Per split: the base model's metrics, the tuned model's, and what to call the tuned one."""
+        return {
+            "dev": (self.baseline_dev, self.tuned_dev, self.tuned_label),
+            "test": (self.baseline_test, self.final_test, "fine-tuned"),
+        }
+
+    @property
+    def dataset_names(self) -> list[str]:
+        """From the recipe; else from per-dataset dev losses (`<name>_loss`) of multi-dataset runs."""
+        if self.recipe.get("datasets"):
+            return list(self.recipe["datasets"])
+        return list(
+            dict.fromkeys(k[: -len("_loss")] for e in self.evaluations for k in e if k.endswith("_loss"))
+        )
+
+
+def read_run(run_dir: Path) -> RunRecord:
+    """Read a run folder: metrics.json as far as the run got, and metrics.jsonl for the rest."""
+    if not run_dir.is_dir():
+        raise SbftError(
+            f"the run folder '{run_dir}' does not exist", fix="Give the folder `sbft train` wrote."
+        )
+    summary_path, log_path = run_dir / run_folder.METRICS, run_dir / run_folder.METRICS_LOG
+    if not summary_path.is_file() and not log_path.is_file():
+        raise SbftError(
+            f"'{run_dir}' holds neither {run_folder.METRICS} nor {run_folder.METRICS_LOG}",
+            fix="Give a run folder written by `sbft train` (it logs from the first training step).",
+        )
+    summary = _read_json(summary_path) if summary_path.is_file() else {}
+    log = _read_log(log_path) if log_path.is_file() else []
+    info_path = run_dir / run_folder.RUN_INFO
+    record = RunRecord(
+        run_dir=run_dir,
+        # Runs from before the status field wrote metrics.json only once finished.
+        status=summary.get("status", "finished") if summary else "training",
+        recipe=_read_yaml(run_dir / run_folder.RECIPE),
+        run_info=_read_json(info_path) if info_path.is_file() else {},
+        baseline_dev=summary.get("baseline_dev") or {},
+        baseline_test=summary.get("baseline_test") or {},
+        final_dev=summary.get("fine_tuned_dev") or summary.get("final_dev") or {},
+        final_test=summary.get("fine_tuned_test") or summary.get("test") or {},
+        selected=summary.get("selected"),
+        evaluations=summary.get("evaluations") or (run_folder.read_evaluations(run_dir) if log else []),
+        training=summary.get("training") or {},
+    )
+    for entry in log:
+        if "loss" in entry:
+            record.losses[entry["step"]] = entry["loss"]
+        elif "max_steps" in entry:
+            record.max_steps = entry["max_steps"]
+        elif "train_runtime" in entry and not record.training:
+            record.training = {"steps": entry["step"], **entry}
+    if not record.training and log:
+        record.training = {"steps": log[-1]["step"], "epoch": log[-1].get("epoch")}
+    return record
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SbftError(f"'{path}' is not valid JSON ({exc})", fix="Was it edited by hand?") from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def _read_log(path: Path) -> list[dict[str, Any]]:
+    entries = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise SbftError(
+                f"line {number} of '{path}' is not valid JSON (was the run killed while writing it?)",
+                fix="Delete that line and run `sbft report` again.",
+            ) from None
+    return entries
+
+
+# --- what the metric names say --------------------------------------------------------------
+
+
+def split_metric(key: str, dataset_names: list[str]) -> tuple[str, str]:
+    """'sts_spearman_cosine' -> ('sts', 'spearman_cosine'); ('', key) when no dataset prefixes it."""
+    for name in sorted(dataset_names, key=len, reverse=True):
+        if key.startswith(f"{name}_"):
+            return name, key[len(name) + 1 :]
+    return "", key
+
+
+def headline_metrics(keys: Any) -> list[str]:
+    """The metrics worth a table row or a plot line: no timings, thresholds or @k detail."""
+    return [k for k in keys if not _DETAIL.search(k)]
+
+
+def quality_metrics(keys: Any) -> list[str]:
+    """Headline metrics that measure quality (higher is better): no losses, timings or @k detail."""
+    return [k for k in headline_metrics(list(keys)) if k != "loss" and not k.endswith("_loss")]
+
+
+def by_dataset(keys: list[str], dataset_names: list[str]) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        groups.setdefault(split_metric(key, dataset_names)[0], []).append(key)
+    return groups
+
+
+def main_metric(keys: list[str]) -> str | None:
+    """The metric the dataset's evaluator ranks models by (its primary metric), if recognised."""
+    for pattern in _MAIN_METRICS:
+        for key in keys:
+            if re.search(pattern, key):
+                return key
+    return None
