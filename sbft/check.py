@@ -7,7 +7,6 @@ train` runs the same check first and trains on the datasets it loaded.
 
 from __future__ import annotations
 
-import inspect
 import math
 import re
 from collections import Counter
@@ -19,6 +18,7 @@ from rich.console import Console
 
 from sbft.errors import SbftError
 from sbft.recipe import Recipe
+from sbft.training_args import innermost
 
 if TYPE_CHECKING:
     from transformers import TrainingArguments
@@ -37,6 +37,7 @@ class Plan:
     """What a run will do, and what looked suspicious."""
 
     recipe: Recipe
+    """The recipe with every default made explicit (a copy: checking never changes the user's recipe)."""
     settings: dict[str, Any]
     args: TrainingArguments
     datasets: dict[str, PreparedDataset]
@@ -65,18 +66,18 @@ def preflight(recipe: Recipe) -> Plan:
     from sbft.evaluation import evaluator_kind
     from sbft.losses import check_loss_args
     from sbft.models import check_model_reference
-    from sbft.training_args import build_training_args, resolve_training
+    from sbft.training_args import build_training_args, resolve_recipe, resolve_training
 
     settings = resolve_training(recipe)
-    args = build_training_args(settings, recipe.model.type)
+    args = build_training_args(settings, recipe.family)
     for name, spec in recipe.datasets.items():
-        check_loss_args(spec.loss, f"datasets.{name}.loss", recipe.model.type)
+        check_loss_args(spec.loss, f"datasets.{name}.loss", recipe.family)
     check_model_reference(recipe.model.name, recipe.model.trust_remote_code)
     # Under torchrun / accelerate the main process prepares (and caches) the data first.
     with args.main_process_first(desc="sbft dataset preparation"):
-        datasets = load_datasets(recipe.datasets, recipe.model.type)
+        datasets = load_datasets(recipe.datasets, recipe.family)
     if args.world_size > 1:
-        _gather_across_devices(recipe)
+        _check_gather(recipe)
     for name, prepared in datasets.items():
         if "train" not in prepared.splits:
             raise SbftError(
@@ -87,36 +88,25 @@ def preflight(recipe: Recipe) -> Plan:
         for split in ("dev", "test"):
             if split in prepared.splits:
                 evaluator_kind(prepared, split)
-    plan = Plan(recipe=recipe, settings=settings, args=args, datasets=datasets)
+    resolved = resolve_recipe(recipe, settings, args.world_size)
+    plan = Plan(recipe=resolved, settings=settings, args=args, datasets=datasets)
     plan.warnings = [w for prepared in datasets.values() for w in _warnings(prepared, plan)]
     return plan
 
 
-def _gather_across_devices(recipe: Recipe) -> None:
-    """In-batch negatives from every process, not only the local batch, where that is safe.
-
-    With several datasets, processes train on batches of different datasets at the same step,
-    so a loss that gathers across processes would wait forever for the others: refused.
-    """
-    from sbft.losses import check_loss_args
-
-    several = len(recipe.datasets) > 1
+def _check_gather(recipe: Recipe) -> None:
+    """With several datasets, processes train on batches of different datasets at the same step,
+    so a loss that gathers embeddings across processes would wait forever for the others."""
+    if len(recipe.datasets) < 2:
+        return
     for name, dataset in recipe.datasets.items():
-        spec = dataset.loss
-        while spec.inner is not None:
-            spec = spec.inner
-        loss_class = check_loss_args(spec, f"datasets.{name}.loss", recipe.model.type)
-        if "gather_across_devices" not in inspect.signature(loss_class.__init__).parameters:
-            continue
-        if several and spec.args.get("gather_across_devices"):
+        if innermost(dataset.loss).args.get("gather_across_devices"):
             raise SbftError(
                 "gather_across_devices cannot be used when training on several datasets: each process "
                 "may draw a batch from a different dataset at the same step, and the gather would hang",
                 where=f"datasets.{name}.loss.args.gather_across_devices",
                 fix="Remove it (negatives then come from each process's own batch), or train on one dataset.",
             )
-        if not several:
-            spec.args.setdefault("gather_across_devices", True)
 
 
 def _warnings(prepared: PreparedDataset, plan: Plan) -> list[str]:

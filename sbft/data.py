@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sbft.errors import SbftError
+from sbft.families import DEFAULT, Family, LabelKind, LossInfo
 from sbft.files import reader_options
-from sbft.losses import LabelKind, LossInfo, effective_info
+from sbft.losses import effective_info
 from sbft.recipe import FILE_FORMATS, SPLITS, DatasetSpec
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ class PreparedDataset:
     inputs: list[str] = field(default_factory=list)
     label_kind: LabelKind = None
     """'score' (float) or 'class' (int): from the loss, or from the data when there is none."""
-    model_type: str = "bi-encoder"
+    family: Family = DEFAULT
 
     @property
     def has_label(self) -> bool:
@@ -43,7 +44,7 @@ class PreparedDataset:
     @property
     def loss_info(self) -> LossInfo | None:
         """What the loss expects; None for a dataset used for evaluation only."""
-        return effective_info(self.spec.loss, self.model_type) if self.spec.loss else None
+        return effective_info(self.spec.loss, self.family) if self.spec.loss else None
 
     @property
     def user(self) -> str:
@@ -52,18 +53,18 @@ class PreparedDataset:
 
 
 def load_datasets(
-    specs: dict[str, DatasetSpec], model_type: str = "bi-encoder"
+    specs: dict[str, DatasetSpec], family: Family = DEFAULT
 ) -> dict[str, PreparedDataset]:
-    return {name: load_prepared(name, spec, model_type=model_type) for name, spec in specs.items()}
+    return {name: load_prepared(name, spec, family=family) for name, spec in specs.items()}
 
 
 def load_prepared(
-    name: str, spec: DatasetSpec, splits: tuple[str, ...] = SPLITS, model_type: str = "bi-encoder"
+    name: str, spec: DatasetSpec, splits: tuple[str, ...] = SPLITS, family: Family = DEFAULT
 ) -> PreparedDataset:
     """Load and prepare every split the dataset declares (of those asked for)."""
     raw = _load_raw(name, spec, splits)
     prepared = PreparedDataset(
-        name=name, spec=spec, splits={}, inputs=_target_names(spec), model_type=model_type
+        name=name, spec=spec, splits={}, inputs=_target_names(spec), family=family
     )
     for split in [s for s in SPLITS if s in raw]:  # train first: it defines the class ids
         prepared.splits[split] = _prepare_split(raw[split], prepared, split)

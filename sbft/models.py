@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sbft.errors import SbftError
+from sbft.families import Family, family_of_folder
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder, SentenceTransformer
@@ -44,35 +45,27 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or (os.sep == "\\" and "\\" in name)
 
 
-def detect_model_type(name: str) -> str:
-    """'cross-encoder' for a folder saved by CrossEncoder, else 'bi-encoder' (the default)."""
-    config = Path(resolve_model_path(name)) / "config_sentence_transformers.json"
-    try:
-        saved_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
-    except (OSError, ValueError, AttributeError):
-        saved_type = None
-    return "cross-encoder" if saved_type == "CrossEncoder" else "bi-encoder"
+def detect_family(name: str) -> Family:
+    """The family a saved model folder declares (a plain transformer or hub id: bi-encoder)."""
+    return family_of_folder(resolve_model_path(name))
 
 
 def load_model(
     name: str,
     *,
-    model_type: str | None = None,
+    family: Family | None = None,
     trust_remote_code: bool = False,
     device: str | None = None,
     **options: Any,
 ) -> SentenceTransformer | CrossEncoder:
-    """Load a model of the given type (detected from a saved folder when None).
+    """Load a model of the given family (detected from a saved folder when None).
 
     A plain transformer becomes a bi-encoder with mean pooling, or a cross-encoder with a new
     head; `options` go to the model class (num_labels, max_length...).
     """
-    from sentence_transformers import CrossEncoder, SentenceTransformer
-
     path = resolve_model_path(name)
     options.update(check_model_reference(name, trust_remote_code))
-    cross = (model_type or detect_model_type(name)) == "cross-encoder"
-    model_class = CrossEncoder if cross else SentenceTransformer
+    model_class = (family or detect_family(name)).import_class("model")
     try:
         return model_class(path, trust_remote_code=trust_remote_code, device=device, **options)
     except Exception as exc:  # the ecosystem raises many types; all mean "cannot load"
@@ -172,23 +165,23 @@ def _load_error(name: str, exc: Exception) -> SbftError:
 
 
 def build_model(spec: ModelSpec, num_labels: int = 1) -> SentenceTransformer | CrossEncoder:
-    """The base model of a recipe; `num_labels` (cross-encoders) when the recipe leaves it open."""
-    if spec.type == "cross-encoder":
-        return load_model(
-            spec.name,
-            model_type="cross-encoder",
-            trust_remote_code=spec.trust_remote_code,
-            num_labels=spec.num_labels or num_labels,
-            max_length=spec.max_seq_length,
-        )
-    return _build_bi_encoder(spec)
+    """The base model of a recipe; `num_labels` (a scoring head's outputs) when the recipe leaves it open."""
+    if spec.family.makes_embeddings:
+        return _build_embedder(spec)
+    return load_model(
+        spec.name,
+        family=spec.family,
+        trust_remote_code=spec.trust_remote_code,
+        num_labels=spec.num_labels or num_labels,
+        max_length=spec.max_seq_length,
+    )
 
 
-def _build_bi_encoder(spec: ModelSpec) -> SentenceTransformer:
-    """A bi-encoder with the pooling, normalisation and length the recipe asks for."""
+def _build_embedder(spec: ModelSpec) -> SentenceTransformer:
+    """An embedding model with the pooling, normalisation and length the recipe asks for."""
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
 
-    model = load_model(spec.name, model_type="bi-encoder", trust_remote_code=spec.trust_remote_code)
+    model = load_model(spec.name, family=spec.family, trust_remote_code=spec.trust_remote_code)
     if spec.pooling is not None or spec.normalize is not None:
         modules = list(model)
         if spec.pooling is not None:
@@ -204,3 +197,31 @@ def _build_bi_encoder(spec: ModelSpec) -> SentenceTransformer:
     if spec.max_seq_length is not None:
         model.max_seq_length = spec.max_seq_length
     return model
+
+
+def model_location(name: str) -> str:
+    """What to load for `name`: a run folder of `sbft train` stands for the model inside it."""
+    from sbft import run_folder
+
+    path = Path(name).expanduser()
+    if (path / "modules.json").exists() or (path / "config.json").exists():
+        return name
+    if (path / run_folder.MODEL).is_dir():
+        return str(path / run_folder.MODEL)
+    if (path / run_folder.METRICS_LOG).exists() or (path / run_folder.CHECKPOINTS).is_dir():
+        raise SbftError(
+            f"the run folder '{name}' holds no model yet: its training did not finish",
+            fix=f"Finish it with `sbft train --resume {name}`.",
+        )
+    return name
+
+
+def model_folder(name: str) -> Path | None:
+    """The folder a model loads from: a local folder, or a hub id's snapshot in the local cache."""
+    folder = Path(resolve_model_path(model_location(name)))
+    if not folder.is_dir():  # a hub id: its snapshot in the local cache, named by revision
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(name, "config.json")
+        folder = Path(cached).parent if isinstance(cached, str) else folder
+    return folder if folder.is_dir() else None

@@ -19,21 +19,11 @@ from typing import Any, Literal
 import yaml
 
 from sbft.errors import SbftError, did_you_mean
+from sbft.families import FAMILIES, Family, family
 from sbft.files import FILE_FORMATS
 
 SPLITS = ("train", "dev", "test")
 POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
-EVALUATORS = {
-    "bi-encoder": (
-        "auto",
-        "none",
-        "embedding-similarity",
-        "binary-classification",
-        "triplet",
-        "information-retrieval",
-    ),
-    "cross-encoder": ("auto", "none", "correlation", "classification", "reranking"),
-}
 
 
 @dataclass
@@ -41,8 +31,9 @@ class ModelSpec:
     """The base model: a hub id, a saved sentence-transformers folder, or a plain transformer."""
 
     name: str
-    type: Literal["bi-encoder", "cross-encoder"] = "bi-encoder"
-    """bi-encoder: embeds each text alone (retrieval); cross-encoder: scores a pair (reranking)."""
+    type: str = "bi-encoder"
+    """The model family: bi-encoder embeds each text alone (retrieval); cross-encoder scores a pair
+    (reranking). See sbft.families."""
     pooling: str | None = None
     """Bi-encoder pooling for a plain transformer; None keeps a saved model's own (mean otherwise)."""
     normalize: bool | None = None
@@ -51,6 +42,10 @@ class ModelSpec:
     num_labels: int | None = None
     """Cross-encoder outputs; None: the number of classes for CrossEntropyLoss, else 1."""
     trust_remote_code: bool = False
+
+    @property
+    def family(self) -> Family:
+        return family(self.type)
 
 
 @dataclass
@@ -96,6 +91,82 @@ class DatasetSpec:
     def renames(self) -> dict[str, str]:
         return dict(self.columns) if isinstance(self.columns, dict) else {}
 
+    def check_reading(self, where: str = "", columns_given: bool = True) -> None:
+        """The rules on how the data is read: shared by recipes and `sbft eval`'s options.
+
+        `columns_given` False: the columns and label are still to be guessed from the data.
+        """
+        if columns_given and not self.columns:
+            raise SbftError(
+                "no input columns given",
+                where=_join(where, "columns"),
+                fix="List the text columns in the order the loss expects, e.g. [sentence1, sentence2].",
+            )
+        repeated = sorted({c for c in self.input_columns if self.input_columns.count(c) > 1})
+        if repeated:
+            raise SbftError(
+                f"column(s) {', '.join(repeated)} are listed more than once",
+                where=_join(where, "columns"),
+                fix="List each input column once, in the order the loss reads them.",
+            )
+        if self.label is not None and self.label in self.input_columns:
+            raise SbftError(
+                f"the label column '{self.label}' is also listed as an input column",
+                where=_join(where, "columns"),
+                fix="Inputs are the text columns only; name the label column separately.",
+            )
+        if self.label_range is not None:
+            if len(self.label_range) != 2 or not self.label_range[0] < self.label_range[1]:
+                raise SbftError(
+                    "label_range must be [low, high] with low < high",
+                    where=_join(where, "label_range"),
+                    fix="For STS scores from 0 to 5: [0, 5].",
+                )
+            if self.label is None:
+                raise SbftError(
+                    "label_range is set but no label column is named", where=_join(where, "label")
+                )
+        if self.format is not None and self.format not in set(FILE_FORMATS.values()):
+            raise SbftError(
+                f"unknown format '{self.format}'",
+                where=_join(where, "format"),
+                fix=did_you_mean(self.format, set(FILE_FORMATS.values())),
+            )
+        if self.max_samples is not None and self.max_samples <= 0:
+            raise SbftError("max_samples must be positive", where=_join(where, "max_samples"))
+
+    def check(self, where: str, model_family: Family) -> None:
+        """Every rule of a recipe's dataset: its source, splits, reading, evaluator and loss."""
+        from sbft.losses import check_loss_spec
+
+        if bool(self.files) == bool(self.hub):
+            raise SbftError(
+                "give either 'files' (local files per split) or 'hub' (a hub dataset id)",
+                where=where,
+                fix="For local data: files: {train: train.csv, dev: dev.csv, test: test.csv}.",
+            )
+        for split in [*self.files, *(self.splits if self.hub else ())]:
+            if split not in SPLITS:
+                raise SbftError(
+                    f"unknown split '{split}'",
+                    where=f"{where}.{'files' if self.files else 'splits'}.{split}",
+                    fix=f"Splits are {', '.join(SPLITS)}. " + did_you_mean(split, SPLITS),
+                )
+        self.check_reading(where)
+        if self.evaluator not in model_family.evaluator_names:
+            raise SbftError(
+                f"'{self.evaluator}' is not a {model_family.name} evaluator",
+                where=f"{where}.evaluator",
+                fix=did_you_mean(self.evaluator, model_family.evaluator_names),
+            )
+        if self.loss is None:
+            raise SbftError(
+                "no loss is given for this dataset",
+                where=f"{where}.loss",
+                fix="Name one, e.g. 'loss: CoSENTLoss' for scored pairs (`sbft losses` lists them).",
+            )
+        check_loss_spec(self.loss, self, where, model_family)
+
 
 @dataclass
 class EvaluationSpec:
@@ -119,6 +190,10 @@ class Recipe:
     """Any field of SentenceTransformerTrainingArguments."""
     evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
     source: Path | None = field(default=None, metadata={"internal": True})
+
+    @property
+    def family(self) -> Family:
+        return self.model.family
 
     @property
     def run_dir(self) -> Path:
@@ -188,6 +263,10 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     _check_semantics(recipe)
     _resolve_paths(recipe, path.resolve().parent)
     return recipe
+
+
+def _yaml_where(path: Path, mark: yaml.Mark | None) -> str:
+    return f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
 
 
 def apply_override(raw: dict[str, Any], override: str) -> None:
@@ -359,24 +438,36 @@ def _describe(value: Any) -> str:
 
 def _check_semantics(recipe: Recipe) -> None:
     """Rules that span fields: what the type hints alone cannot say."""
-    from sbft.losses import check_loss_spec
+    _check_name(recipe.name)
+    model_family = _check_model(recipe.model)
+    if not recipe.datasets:
+        raise SbftError("the recipe names no datasets", where="datasets", fix="Add at least one dataset.")
+    for name, dataset in recipe.datasets.items():
+        dataset.check(f"datasets.{name}", model_family)
 
-    model = recipe.model
-    if model.type == "cross-encoder":
-        for key in ("pooling", "normalize"):
-            if getattr(model, key) is not None:
-                raise SbftError(
-                    f"'{key}' applies to bi-encoders only: a cross-encoder scores pairs, "
-                    "it makes no embeddings",
-                    where=f"model.{key}",
-                    fix=f"Remove '{key}', or set 'model.type: bi-encoder'.",
-                )
-    elif model.num_labels is not None:
+
+def _check_name(name: str) -> None:
+    """The run's name becomes a folder under runs/: a name, never a path."""
+    if not name.strip() or name in (".", "..") or any(sep in name for sep in ("/", "\\", "\0")):
         raise SbftError(
-            "'num_labels' applies to cross-encoders only",
-            where="model.num_labels",
-            fix="Remove it, or set 'model.type: cross-encoder'.",
+            f"the name {name!r} is not a plain name",
+            where="name",
+            fix="Use letters, digits, '-' or '_'; the run folder itself is set by 'output_dir' (-o).",
         )
+
+
+def _check_model(model: ModelSpec) -> Family:
+    model_family = family(model.type)
+    for key in sorted(
+        {key for f in FAMILIES.values() for key in f.model_fields} - set(model_family.model_fields)
+    ):
+        if getattr(model, key) is not None:
+            owners = [f.name for f in FAMILIES.values() if key in f.model_fields]
+            raise SbftError(
+                f"'{key}' applies to {' and '.join(owners)}s only, and model.type is {model_family.name}",
+                where=f"model.{key}",
+                fix=f"Remove '{key}', or set 'model.type: {owners[0]}'.",
+            )
     if model.pooling is not None and model.pooling not in POOLING_MODES:
         raise SbftError(
             f"unknown pooling '{model.pooling}'",
@@ -385,66 +476,7 @@ def _check_semantics(recipe: Recipe) -> None:
         )
     if model.max_seq_length is not None and model.max_seq_length <= 0:
         raise SbftError("max_seq_length must be positive", where="model.max_seq_length")
-    if not recipe.datasets:
-        raise SbftError("the recipe names no datasets", where="datasets", fix="Add at least one dataset.")
-    for name, dataset in recipe.datasets.items():
-        where = f"datasets.{name}"
-        if bool(dataset.files) == bool(dataset.hub):
-            raise SbftError(
-                "give either 'files' (local files per split) or 'hub' (a hub dataset id)",
-                where=where,
-                fix="For local data: files: {train: train.csv, dev: dev.csv, test: test.csv}.",
-            )
-        for split in [*dataset.files, *(dataset.splits if dataset.hub else ())]:
-            if split not in SPLITS:
-                raise SbftError(
-                    f"unknown split '{split}'",
-                    where=f"{where}.{'files' if dataset.files else 'splits'}.{split}",
-                    fix=f"Splits are {', '.join(SPLITS)}. " + did_you_mean(split, SPLITS),
-                )
-        if dataset.format is not None and dataset.format not in set(FILE_FORMATS.values()):
-            raise SbftError(
-                f"unknown format '{dataset.format}'",
-                where=f"{where}.format",
-                fix=did_you_mean(dataset.format, set(FILE_FORMATS.values())),
-            )
-        if not dataset.columns:
-            raise SbftError(
-                "no input columns given",
-                where=f"{where}.columns",
-                fix="List the text columns in the order the loss expects, e.g. [sentence1, sentence2].",
-            )
-        if dataset.label is not None and dataset.label in dataset.input_columns:
-            raise SbftError(
-                f"the label column '{dataset.label}' is also listed as an input column",
-                where=f"{where}.columns",
-                fix="Inputs are the text columns only; name the label with 'label:'.",
-            )
-        if dataset.label_range is not None:
-            if len(dataset.label_range) != 2 or dataset.label_range[0] >= dataset.label_range[1]:
-                raise SbftError(
-                    "label_range must be [low, high] with low < high",
-                    where=f"{where}.label_range",
-                    fix="For STS scores from 0 to 5: label_range: [0, 5].",
-                )
-            if dataset.label is None:
-                raise SbftError("label_range is set but no label column is named", where=f"{where}.label")
-        if dataset.max_samples is not None and dataset.max_samples <= 0:
-            raise SbftError("max_samples must be positive", where=f"{where}.max_samples")
-        evaluators = EVALUATORS[model.type]
-        if dataset.evaluator not in evaluators:
-            raise SbftError(
-                f"'{dataset.evaluator}' is not a {model.type} evaluator",
-                where=f"{where}.evaluator",
-                fix=did_you_mean(dataset.evaluator, evaluators),
-            )
-        if dataset.loss is None:
-            raise SbftError(
-                "no loss is given for this dataset",
-                where=f"{where}.loss",
-                fix="Name one, e.g. 'loss: CoSENTLoss' for scored pairs (`sbft losses` lists them).",
-            )
-        check_loss_spec(dataset.loss, dataset, where, model.type)
+    return model_family
 
 
 def _resolve_paths(recipe: Recipe, base: Path) -> None:

@@ -26,7 +26,6 @@ from sbft import run_folder
 from sbft.errors import SbftError
 from sbft.quiet import quiet_libraries
 from sbft.recipe import Recipe, dump_recipe, load_recipe, redact
-from sbft.training_args import TRAINERS
 
 if TYPE_CHECKING:
 
@@ -68,7 +67,6 @@ def train(
     plan = preflight(recipe)
     print_plan(plan, say)
 
-    import sentence_transformers
     from transformers import PrinterCallback, ProgressCallback
 
     from sbft.evaluation import build_evaluator, evaluate
@@ -76,12 +74,12 @@ def train(
     from sbft.models import build_model
     from sbft.report import MetricsCallback, metrics_table, write_report
 
-    model_type, datasets, args = recipe.model.type, plan.datasets, plan.args
+    datasets, args, family = plan.datasets, plan.args, recipe.family
     num_labels = _num_labels(datasets)
     model = build_model(recipe.model, num_labels=num_labels)
     losses = {
         name: build_loss(
-            recipe.datasets[name].loss, model, prepared.splits["train"], f"datasets.{name}.loss", model_type
+            plan.recipe.datasets[name].loss, model, prepared.splits["train"], f"datasets.{name}.loss", family
         )
         for name, prepared in datasets.items()
     }
@@ -91,7 +89,7 @@ def train(
 
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        resolved = dataclasses.replace(recipe, training=plan.settings, output_dir=str(run_dir))
+        resolved = dataclasses.replace(plan.recipe, output_dir=str(run_dir))
         (run_dir / run_folder.RECIPE).write_text(dump_recipe(resolved), encoding="utf-8")  # for --resume
     metrics = (
         _read_metrics(run_dir) if resume else {"status": "training", "baseline_dev": {}, "baseline_test": {}}
@@ -111,8 +109,7 @@ def train(
     single = len(datasets) == 1
     train_sets = {name: d.splits["train"] for name, d in datasets.items()}
     dev_sets = {name: d.splits["dev"] for name, d in datasets.items() if "dev" in d.splits}
-    trainer_class = getattr(sentence_transformers, TRAINERS[model_type][0])
-    trainer = trainer_class(
+    trainer = family.import_class("trainer")(
         model=model,
         args=args,
         train_dataset=next(iter(train_sets.values())) if single else train_sets,

@@ -6,28 +6,21 @@ hands the same object to the trainer.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import inspect
 import os
 import typing
 from typing import TYPE_CHECKING, Any
 
 from sbft import run_folder
 from sbft.errors import SbftError, did_you_mean
-from sbft.recipe import Recipe, check_type
+from sbft.recipe import LossSpec, Recipe, check_type
 
 if TYPE_CHECKING:
     from transformers import TrainingArguments
 
-
-IN_BATCH_NEGATIVE_LOSSES = (
-    "MultipleNegativesRankingLoss",
-    "CachedMultipleNegativesRankingLoss",
-    "MultipleNegativesSymmetricRankingLoss",
-    "CachedMultipleNegativesSymmetricRankingLoss",
-    "GISTEmbedLoss",
-    "CachedGISTEmbedLoss",
-    "MegaBatchMarginLoss",
-)
+    from sbft.families import Family
 
 
 def default_training(recipe: Recipe) -> dict[str, Any]:
@@ -35,8 +28,7 @@ def default_training(recipe: Recipe) -> dict[str, Any]:
     from sbft.losses import effective_info
 
     in_batch = any(
-        effective_info(d.loss, recipe.model.type).name in IN_BATCH_NEGATIVE_LOSSES
-        for d in recipe.datasets.values()
+        effective_info(d.loss, recipe.family).in_batch_negatives for d in recipe.datasets.values() if d.loss
     )
     has_dev = any("dev" in d.files or d.hub for d in recipe.datasets.values())
     return {
@@ -87,18 +79,9 @@ def resolve_training(recipe: Recipe) -> dict[str, Any]:
     return settings
 
 
-# The trainer and its arguments for each model type, from sentence-transformers.
-TRAINERS = {
-    "bi-encoder": ("SentenceTransformerTrainer", "SentenceTransformerTrainingArguments"),
-    "cross-encoder": ("CrossEncoderTrainer", "CrossEncoderTrainingArguments"),
-}
-
-
-def build_training_args(settings: dict[str, Any], model_type: str = "bi-encoder") -> TrainingArguments:
-    """Map `training:` onto the trainer's arguments dataclass; unknown fields are errors."""
-    import sentence_transformers
-
-    args_class = getattr(sentence_transformers, TRAINERS[model_type][1])
+def build_training_args(settings: dict[str, Any], family: Family) -> TrainingArguments:
+    """Map `training:` onto the family's training-arguments dataclass; unknown fields are errors."""
+    args_class = family.import_class("arguments")
     fields = {f.name for f in dataclasses.fields(args_class) if f.init}
     hints = typing.get_type_hints(args_class)
     for key in settings:
@@ -119,3 +102,27 @@ def build_training_args(settings: dict[str, Any], model_type: str = "bi-encoder"
             where="training",
             fix="See the SentenceTransformerTrainingArguments documentation for accepted values.",
         ) from None
+
+
+def innermost(spec: LossSpec) -> LossSpec:
+    """The loss a wrapper (MatryoshkaLoss...) finally applies."""
+    while spec.inner is not None:
+        spec = spec.inner
+    return spec
+
+
+def resolve_recipe(recipe: Recipe, settings: dict[str, Any], world_size: int) -> Recipe:
+    """The recipe with sbft's defaults made explicit, as a copy: what the run folder's recipe.yaml shows.
+
+    Besides the training settings: on a single-dataset run over several processes, in-batch
+    negative losses gather embeddings from every process (more negatives per step).
+    """
+    resolved = copy.deepcopy(recipe)
+    resolved.training = dict(settings)
+    if world_size > 1 and len(resolved.datasets) == 1:
+        for dataset in resolved.datasets.values():
+            spec = innermost(dataset.loss)
+            parameters = inspect.signature(recipe.family.loss_class(spec.name).__init__).parameters
+            if "gather_across_devices" in parameters:
+                spec.args.setdefault("gather_across_devices", True)
+    return resolved

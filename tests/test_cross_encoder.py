@@ -48,9 +48,10 @@ def test_train_cross_encoder(tmp_path, tiny_model, pair_score_files, pair_files)
 
     from sentence_transformers import CrossEncoder
 
-    from sbft.models import detect_model_type
+    from sbft.families import CROSS_ENCODER
+    from sbft.models import detect_family
 
-    assert detect_model_type(str(run_dir / "model")) == "cross-encoder"
+    assert detect_family(str(run_dir / "model")) is CROSS_ENCODER
     scores = CrossEncoder(str(run_dir / "model")).predict([("a man plays guitar", "the dog runs")])
     assert scores.shape == (1,)
 

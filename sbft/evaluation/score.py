@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sbft.errors import SbftError, did_you_mean
+from sbft.families import FAMILIES, Family
 from sbft.recipe import FILE_FORMATS, SPLITS, DatasetSpec
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
@@ -73,39 +74,42 @@ def score_models(
     A model is a run folder of `sbft train`, a saved model folder or a hub id; bi-encoders and
     cross-encoders mix (each type gets the evaluator that fits it).
     """
-    from sbft.evaluation import SHAPES, evaluate
+    from sbft.evaluation import evaluate
     from sbft.inference import load_any, model_location
-    from sbft.models import check_model_reference, detect_model_type
+    from sbft.models import check_model_reference, detect_family
     from sbft.quiet import quiet_libraries
 
     quiet_libraries()
-    if task is not None and task not in SHAPES:
-        raise SbftError(f"unknown task '{task}'", where="--task", fix=did_you_mean(task, SHAPES))
+    tasks = [name for family in FAMILIES.values() for name in family.evaluators]
+    if task is not None and task not in tasks:
+        raise SbftError(f"unknown task '{task}'", where="--task", fix=did_you_mean(task, tasks))
     if batch_size <= 0:
         raise SbftError("the batch size must be positive", where="--batch-size")
-    types = []
+    families = []
     for name in models:  # every model and the data are checked before the first slow evaluation
         check_model_reference(model_location(name), trust_remote_code)
-        types.append(detect_model_type(model_location(name)))
-    evaluators = {kind: build_data_evaluator(data, kind, task, batch_size) for kind in dict.fromkeys(types)}
+        families.append(detect_family(model_location(name)))
+    evaluators = {
+        family: build_data_evaluator(data, family, task, batch_size) for family in dict.fromkeys(families)
+    }
     results: dict[str, dict[str, float]] = {}
-    for column, name, kind in zip(_column_names(models), models, types, strict=True):
+    for column, name, family in zip(_column_names(models), models, families, strict=True):
         model = load_any(
             name, device=device, backend=backend, threads=threads, trust_remote_code=trust_remote_code
         )
         say(f"evaluating {name}")
-        results[column] = evaluate(evaluators[kind], model)
+        results[column] = evaluate(evaluators[family], model)
         del model
     return results
 
 
-def build_data_evaluator(data: EvalData, model_type: str, task: str | None, batch_size: int) -> Any:
-    """Load the data for a model type and build the evaluator that training would use."""
+def build_data_evaluator(data: EvalData, family: Family, task: str | None, batch_size: int) -> Any:
+    """Load the data for a model family and build the evaluator that training would use."""
     from sbft.data import load_prepared
     from sbft.evaluation import build_evaluator
 
     prepared = {
-        name: load_prepared(name, spec, splits=(data.split,), model_type=model_type)
+        name: load_prepared(name, spec, splits=(data.split,), family=family)
         for name, spec in data.specs.items()
     }
     for name, dataset in prepared.items():
@@ -120,7 +124,7 @@ def build_data_evaluator(data: EvalData, model_type: str, task: str | None, batc
             for name, p in prepared.items()
         )
         raise SbftError(
-            f"no {model_type} evaluator fits the data ({shapes})",
+            f"no {family.name} evaluator fits the data ({shapes})",
             fix="Choose the columns with --columns and --label, or an evaluator with --task.",
         )
     return evaluator
@@ -160,28 +164,14 @@ def resolve_data(data: str, options: DataOptions) -> EvalData:
 
 
 def _check_options(options: DataOptions) -> None:
-    if options.columns is not None and not options.columns:
-        raise SbftError(
-            "no columns given", where="--columns", fix="For example: --columns sentence1,sentence2"
-        )
-    if options.label is not None and options.columns and options.label in options.columns:
-        raise SbftError(
-            f"the label column '{options.label}' is also an input column",
-            where="--columns",
-            fix="Inputs are the text columns only; name the label with --label.",
-        )
-    if options.label_range is not None:
-        if len(options.label_range) != 2 or options.label_range[0] >= options.label_range[1]:
-            raise SbftError("give LOW,HIGH with LOW < HIGH", where="--label-range", fix="For example: 0,5")
-        if options.label is None and options.columns is not None:
-            raise SbftError("--label-range is set but no label column", where="--label")
-    formats = set(FILE_FORMATS.values())
-    if options.format is not None and options.format not in formats:
-        raise SbftError(
-            f"unknown format '{options.format}'", where="--format", fix=did_you_mean(options.format, formats)
-        )
-    if options.max_samples is not None and options.max_samples <= 0:
-        raise SbftError("--max-samples must be positive", where="--max-samples")
+    """The reading rules of a recipe's dataset, applied to the options (errors name the option)."""
+    DatasetSpec(
+        columns=options.columns or [],
+        label=options.label,
+        label_range=options.label_range,
+        format=options.format,
+        max_samples=options.max_samples,
+    ).check_reading(columns_given=options.columns is not None)
 
 
 def _recipe_reference(data: str) -> tuple[Path, str | None, str | None] | None:

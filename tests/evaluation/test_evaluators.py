@@ -8,11 +8,12 @@ from datasets import Dataset
 from sbft.data import LABEL, PreparedDataset
 from sbft.errors import SbftError
 from sbft.evaluation import build_evaluator, evaluate, evaluator_kind
+from sbft.families import FAMILIES
 from sbft.recipe import DatasetSpec
 from tests.helpers import sentences
 
 
-def prepared(columns, label_kind=None, labels=None, model_type="bi-encoder", evaluator="auto"):
+def prepared(columns, label_kind=None, labels=None, family="bi-encoder", evaluator="auto"):
     data = {c: sentences(4, seed) for seed, c in enumerate(columns)}
     if label_kind:
         data[LABEL] = labels or [0.1, 0.5, 0.9, 0.3]
@@ -25,12 +26,12 @@ def prepared(columns, label_kind=None, labels=None, model_type="bi-encoder", eva
         splits={"dev": Dataset.from_dict(data)},
         inputs=columns,
         label_kind=label_kind,
-        model_type=model_type,
+        family=FAMILIES[family],
     )
 
 
 @pytest.mark.parametrize(
-    ("columns", "label_kind", "labels", "model_type", "expected"),
+    ("columns", "label_kind", "labels", "family", "expected"),
     [
         (["a", "b"], "score", None, "bi-encoder", "embedding-similarity"),
         (["a", "b"], "class", [0, 1, 1, 0], "bi-encoder", "binary-classification"),
@@ -42,8 +43,13 @@ def prepared(columns, label_kind=None, labels=None, model_type="bi-encoder", eva
         (["q", "p"], None, None, "cross-encoder", "reranking"),
     ],
 )
-def test_auto_choice_by_shape(columns, label_kind, labels, model_type, expected):
-    assert evaluator_kind(prepared(columns, label_kind, labels, model_type), "dev") == expected
+def test_auto_choice_by_shape(columns, label_kind, labels, family, expected):
+    assert evaluator_kind(prepared(columns, label_kind, labels, family), "dev") == expected
+
+
+def test_an_evaluator_of_another_family_is_refused():
+    with pytest.raises(SbftError, match="correlation evaluator needs another model type"):
+        evaluator_kind(prepared(["a", "b"], "score"), "dev", override="correlation")
 
 
 def test_override_that_does_not_fit_is_a_clear_error():

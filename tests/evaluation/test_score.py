@@ -1,4 +1,4 @@
-"""sbft.scoring in-process: what DATA means, and scores from the train pipeline's evaluators."""
+"""sbft.evaluation.score in-process: what DATA means, and scores from the train pipeline's evaluators."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from sbft.errors import SbftError
-from sbft.scoring import DataOptions, EvalData, resolve_data, score_models
+from sbft.evaluation.score import DataOptions, EvalData, resolve_data, score_models
 from tests.helpers import STSB_DIR, sentences, write_jsonl
 
 
@@ -119,8 +119,8 @@ def test_recipe_datasets(tmp_path, pair_score_files, pair_files):
     [
         ("./missing.csv", DataOptions(), "the data './missing.csv' does not exist"),
         ("org/some-dataset", DataOptions(), "name the input columns of the hub dataset"),
-        ("x.csv", DataOptions(columns=["a"], label="a"), "also an input column"),
-        ("x.csv", DataOptions(columns=["a"], label_range=[5, 0]), "LOW < HIGH"),
+        ("x.csv", DataOptions(columns=["a"], label="a"), "also listed as an input column"),
+        ("x.csv", DataOptions(columns=["a"], label_range=[5, 0]), r"\[low, high\] with low < high"),
         ("x.csv", DataOptions(format="xlsx"), "unknown format 'xlsx'"),
     ],
 )

@@ -1,0 +1,90 @@
+"""The shape of a model family: the facts that differ between bi-encoders and cross-encoders.
+
+Everything else in sbft (recipes, data, the run folder, the CLI) is shared and asks the recipe's
+family instead of comparing type strings. Plain data: importing it costs nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from sentence_transformers.base.evaluation import SentenceEvaluator
+
+LabelKind = Literal["score", "class", "scores"] | None
+"""score: one float per row; class: one integer; scores: a list of floats (listwise losses)."""
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    """What a loss reads from the data, for validation, `sbft losses` and `sbft init`."""
+
+    name: str
+    inputs: str
+    """The input columns, in order, as a reader would name them."""
+    min_inputs: int
+    max_inputs: int | None
+    label: LabelKind
+    summary: str
+    label_range: tuple[float, float] | None = None
+    wrapper: bool = False
+    filled: tuple[str, ...] = ()
+    """Arguments sbft fills in from the model or the data."""
+    listwise: bool = False
+    """The second input column holds a list of documents per query."""
+    in_batch_negatives: bool = False
+    """The other rows of a batch serve as negatives: batches must hold no duplicates."""
+
+
+@dataclass(frozen=True)
+class EvaluatorShape:
+    """What an evaluator needs from a dataset: at least `min_inputs` columns and one of `labels`."""
+
+    min_inputs: int
+    labels: tuple[LabelKind, ...]
+
+
+EvaluatorFactory = Callable[[str, list[list[Any]], "list[Any] | None", dict[str, Any]], "SentenceEvaluator"]
+"""(evaluator name, input columns, labels or None, common keyword arguments) -> evaluator."""
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family of sentence-transformers, as sbft uses it.
+
+    Classes are named, not imported, so recipes are checked without loading torch; `classes()`
+    imports them when a model is really built.
+    """
+
+    name: str
+    """As written in recipes: `model.type`."""
+    model_class: str
+    trainer_class: str
+    arguments_class: str
+    loss_module: str
+    saved_as: str
+    """The `model_type` that sentence-transformers writes in config_sentence_transformers.json."""
+    losses: Mapping[str, LossInfo]
+    evaluators: Mapping[str, EvaluatorShape]
+    auto_evaluator: Callable[[int, LabelKind, bool], str]
+    """(input columns, label kind, labels are 0/1) -> the evaluator that fits, or 'none'."""
+    make_evaluator: EvaluatorFactory
+    model_fields: tuple[str, ...]
+    """The optional `model:` recipe fields that apply to this family only."""
+    makes_embeddings: bool
+
+    @property
+    def evaluator_names(self) -> tuple[str, ...]:
+        return ("auto", "none", *self.evaluators)
+
+    def import_class(self, which: Literal["model", "trainer", "arguments"]) -> type:
+        """The sentence-transformers class (imports the library)."""
+        import sentence_transformers
+
+        return getattr(sentence_transformers, getattr(self, f"{which}_class"))
+
+    def loss_class(self, name: str) -> type:
+        return getattr(importlib.import_module(self.loss_module), name)
