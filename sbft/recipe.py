@@ -21,6 +21,7 @@ import yaml
 from sbft.errors import SbftError, did_you_mean
 from sbft.families import FAMILIES, Family, family
 from sbft.files import FILE_FORMATS
+from sbft.strict_yaml import StrictYamlError, parse_yaml
 
 SPLITS = ("train", "dev", "test")
 POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
@@ -209,21 +210,6 @@ class Recipe:
 # --- loading -------------------------------------------------------------------------------
 
 
-class _RecipeLoader(yaml.SafeLoader):
-    """Safe YAML, plus floats written as 3e-5 (YAML 1.1 would read that as a string)."""
-
-
-_RecipeLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:\d[\d_]*)?\.?\d*[eE][-+]?\d+$"),
-    list("-+0123456789."),
-)
-
-
-def _parse_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_RecipeLoader)  # safe: a SafeLoader subclass, no objects built
-
-
 _SHORTHAND = {LossSpec: "name"}  # `loss: CoSENTLoss` means `loss: {name: CoSENTLoss}`
 _ENV_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
@@ -237,15 +223,21 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
             fix="Check the path, or start from one of the recipes in configs/.",
         )
     try:
-        raw = _parse_yaml(path.read_text(encoding="utf-8"))
+        raw = parse_yaml(path.read_text(encoding="utf-8"))
+    except StrictYamlError as exc:
+        raise SbftError(exc.problem, where=_yaml_where(path, exc.problem_mark), fix=exc.fix) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
         raise SbftError(
             f"the recipe is not valid YAML ({problem})",
-            where=where,
+            where=_yaml_where(path, getattr(exc, "problem_mark", None)),
             fix="Check indentation and quoting around that spot; values with ':' or '#' need quotes.",
+        ) from None
+    except RecursionError:
+        raise SbftError(
+            "the recipe nests too deeply to read",
+            where=str(path),
+            fix="A recipe nests a few levels deep; check for unclosed brackets.",
         ) from None
     except UnicodeDecodeError as exc:
         raise SbftError(f"the recipe is not UTF-8 text ({exc.reason})", where=str(path)) from None
@@ -269,25 +261,41 @@ def _yaml_where(path: Path, mark: yaml.Mark | None) -> str:
     return f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
 
 
-def apply_override(raw: dict[str, Any], override: str) -> None:
-    """Apply one `key.path=value` override; the value is parsed as YAML (3e-5, true, [1, 2])."""
-    key, sep, value = override.partition("=")
+def _yaml_where(path: Path, mark: yaml.Mark | None) -> str:
+    return f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+
+
+def _yaml_where(path: Path, mark: yaml.Mark | None) -> str:
+    return f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+
+
+def parse_assignment(text: str, where: str, example: str) -> tuple[str, Any]:
+    """`key=value` -> (key, value parsed as YAML: 3e-5, true, [1, 2]); for overrides and loader options."""
+    key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise SbftError(
-            f"the override '{override}' is not of the form key.path=value",
-            where="--set",
-            fix="For example: --set training.learning_rate=3e-5",
-        )
+        raise SbftError(f"'{text}' is not of the form key=value", where=where, fix=f"For example: {example}")
     try:
-        parsed = _parse_yaml(value)
+        parsed = parse_yaml(value)
+    except StrictYamlError as exc:
+        raise SbftError(exc.problem, where=key.strip(), fix=exc.fix) from None
     except yaml.YAMLError:
         parsed = value
-    *parents, last = key.strip().split(".")
+    return key.strip(), parsed
+
+
+def _yaml_where(path: Path, mark: yaml.Mark | None) -> str:
+    return f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+
+
+def apply_override(raw: dict[str, Any], override: str) -> None:
+    """Apply one `key.path=value` override (`--set`) to the raw recipe."""
+    key, parsed = parse_assignment(override, "overrides", "training.learning_rate=3e-5")
+    *parents, last = key.split(".")
     node = raw
     for part in parents:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise SbftError(f"cannot set '{key}': '{part}' is not a mapping in the recipe", where="--set")
+            raise SbftError(f"cannot set '{key}': '{part}' is not a mapping in the recipe", where="overrides")
         node = child
     node[last] = parsed
 
@@ -304,9 +312,12 @@ def _expand_env(value: Any, where: str) -> Any:
         return [_expand_env(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
+    secret = False
 
     def substitute(match: re.Match[str]) -> str:
+        nonlocal secret
         name, default = match.group(1), match.group(2)
+        secret = secret or bool(_SECRET_VARIABLE.search(name))
         found = os.environ.get(name)
         if found is None:
             if default is None:
@@ -316,11 +327,34 @@ def _expand_env(value: Any, where: str) -> Any:
                     fix=f"Set it (export {name}=...) or give a default: ${{{name}:-value}}.",
                 )
             return default
-        if match.start() == 0 and found and not os.path.isabs(found):
+        if match.start() == 0 and found and not secret and not os.path.isabs(found):
             return os.path.abspath(found)
         return found
 
-    return _ENV_VAR.sub(substitute, value)
+    expanded = _ENV_VAR.sub(substitute, value)
+    return EnvSecret(expanded, reference=value) if secret else expanded
+
+
+class EnvSecret(str):
+    """Text expanded from a secret-looking environment variable (`hub_token: ${HF_TOKEN}`).
+
+    It is the secret for every use, but `redact` writes it back as the reference it came from
+    (so a saved recipe re-reads the variable on --resume), and its repr, which error messages
+    show, is that reference too.
+    """
+
+    reference: str
+
+    def __new__(cls, text: str, reference: str) -> EnvSecret:
+        secret = super().__new__(cls, text)
+        secret.reference = reference
+        return secret
+
+    def __getnewargs__(self) -> tuple[str, str]:  # copies (dataclasses.asdict) stay secrets
+        return str(self), self.reference
+
+    def __repr__(self) -> str:
+        return repr(self.reference)
 
 
 def _join(where: str, key: Any) -> str:
@@ -500,13 +534,35 @@ def dump_recipe(recipe: Recipe) -> str:
     return yaml.safe_dump(redact(recipe.to_dict()), sort_keys=False, allow_unicode=True)
 
 
-_SECRET = re.compile(r"token|password|secret|api_key", re.I)
+SECRET_FIELDS = frozenset(
+    {"token", "hub_token", "push_to_hub_token", "use_auth_token", "auth_token", "access_token"}
+    | {"api_key", "password"}
+)
+"""Options whose value is a secret: hub tokens in model, loader and training options, passwords."""
+_SECRET_VARIABLE = re.compile(r"token|passw|secret|api_?key|credential", re.I)
+_DATA_NAMES = frozenset({"columns", "files", "splits"})
+"""Mappings of column, split and file names: data, never secrets, whatever a name says."""
 
 
-def redact(data: Any) -> Any:
-    """Replace the values of secret-looking keys, so they never reach logs or saved files."""
+def redact(data: Any, by_field: bool = True) -> Any:
+    """Hide secrets before data reaches logs or saved files.
+
+    Hidden: the value of a known secret option (SECRET_FIELDS, by exact name) and text expanded
+    from a secret-looking environment variable (written back as its ${VAR} reference). Names
+    that merely contain a word stay (a dataset named 'api_keys_faq'), and a mapping or list is
+    never replaced wholesale.
+    """
+    if isinstance(data, EnvSecret):
+        return data.reference
     if isinstance(data, dict):
-        return {k: "<redacted>" if _SECRET.search(str(k)) and v else redact(v) for k, v in data.items()}
+        return {key: _redact_field(str(key), value, by_field) for key, value in data.items()}
     if isinstance(data, list):
-        return [redact(v) for v in data]
+        return [redact(value, by_field) for value in data]
     return data
+
+
+def _redact_field(key: str, value: Any, by_field: bool) -> Any:
+    hidden = by_field and key.lower() in SECRET_FIELDS and value and not isinstance(value, (dict, list))
+    if hidden and not isinstance(value, EnvSecret):
+        return "<redacted>"
+    return redact(value, by_field and key not in _DATA_NAMES)

@@ -100,8 +100,9 @@ def test_set_overrides_parse_yaml_values(tmp_path):
 
 
 def test_bad_override_is_a_clear_error():
-    with pytest.raises(SbftError, match=r"key\.path=value"):
+    with pytest.raises(SbftError, match=r"not of the form key=value") as caught:
         apply_override({}, "training.learning_rate")
+    assert caught.value.where == "overrides" and "training.learning_rate=3e-5" in str(caught.value)
 
 
 def test_environment_variables_expand_relative_to_the_working_directory(tmp_path, monkeypatch):

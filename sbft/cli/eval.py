@@ -164,15 +164,6 @@ def _list(value: str | None, option: str, numbers: bool = False) -> list[str] | 
 
 
 def _loader_args(pairs: list[str]) -> dict:
-    import yaml
+    from sbft.recipe import parse_assignment
 
-    result = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise SbftError(f"'{pair}' is not key=value", where="--loader-arg", fix="For example: sep=';'")
-        try:
-            result[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            result[key.strip()] = value
-    return result
+    return dict(parse_assignment(pair, "loader_args", "sep=';'") for pair in pairs)
