@@ -5,14 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from typer.testing import CliRunner
-
-from sbft.cli import app
 from tests.helpers import run_sbft
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
 
 
 def test_compare_models_in_a_real_process(tmp_path, tiny_model, pair_score_files):
@@ -39,7 +32,7 @@ def test_compare_models_in_a_real_process(tmp_path, tiny_model, pair_score_files
     assert json.loads(output.read_text()) == scores
 
 
-def test_recipe_dataset_and_options(tmp_path, tiny_model, pair_score_files, pair_files):
+def test_recipe_dataset_and_options(cli, tmp_path, tiny_model, pair_score_files, pair_files):
     import yaml
 
     recipe = tmp_path / "recipe.yaml"
@@ -57,18 +50,18 @@ def test_recipe_dataset_and_options(tmp_path, tiny_model, pair_score_files, pair
             }
         )
     )
-    result = invoke("eval", str(tiny_model), f"{recipe}#qa:dev", "--json", "--max-samples", "5")
+    result = cli("eval", str(tiny_model), f"{recipe}#qa:dev", "--json", "--max-samples", "5")
     assert result.exit_code == 0, result.output
     (metrics,) = json.loads(result.stdout).values()
     assert "qa_cosine_ndcg@10" in metrics
 
     options = ["--columns", "sentence1,sentence2", "--label", "score", "--label-range", "0,5"]
-    named = invoke("eval", str(tiny_model), str(pair_score_files["dev"]), *options, "--loader-arg", "sep=','")
+    named = cli("eval", str(tiny_model), str(pair_score_files["dev"]), *options, "--loader-arg", "sep=','")
     assert named.exit_code == 0, named.output
     assert "sts-dev_spearman_cosine" in named.stdout
 
 
-def test_errors_exit_2(tmp_path, tiny_model, pair_score_files):
+def test_errors_exit_2(cli, tmp_path, tiny_model, pair_score_files):
     data = str(pair_score_files["test"])
     missing = run_sbft("eval", str(tmp_path / "no-model"), data)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
@@ -81,10 +74,10 @@ def test_errors_exit_2(tmp_path, tiny_model, pair_score_files):
         ([str(tiny_model), data, "--loader-arg", "sep"], "is not of the form key=value"),
         ([str(tiny_model), data, "--columns", "sentence1,nope"], "column(s) nope not found"),
     ]:
-        result = invoke("eval", *args)
+        result = cli("eval", *args)
         assert result.exit_code == 2, (args, result.output)
         assert message in " ".join(result.stderr.split()), result.stderr
     taken = tmp_path / "taken.json"
     taken.write_text("precious")
-    assert invoke("eval", str(tiny_model), data, "-o", str(taken)).exit_code == 2
+    assert cli("eval", str(tiny_model), data, "-o", str(taken)).exit_code == 2
     assert taken.read_text() == "precious"
