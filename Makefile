@@ -1,6 +1,8 @@
 # make install   virtual environment + sbft with its dependencies (torch pinned to the CPU build)
 # make demo      fine-tune the quickstart recipe (offline, about two minutes on 2 cores)
-# make test      the test suite
+# make test      the whole test suite (CI runs this)
+# make test-fast the tests not marked slow (a few minutes)
+# make lint      ruff, and import-linter's architecture contracts
 # make bench     sbft against plain sentence-transformers (~20 min on 2 cores; tables in benchmarks/)
 PYTHON ?= python3
 VENV ?= .venv
@@ -34,6 +36,7 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) runs
