@@ -8,7 +8,6 @@ train` runs the same check first and trains on the datasets it loaded.
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from sbft.columns import FIRST_COLUMN, ID_NAME, ID_VALUE, LATER_COLUMN
 from sbft.errors import SbftError
 from sbft.recipe import Recipe
 from sbft.training_args import innermost
@@ -24,12 +24,6 @@ if TYPE_CHECKING:
     from transformers import TrainingArguments
 
     from sbft.data import PreparedDataset
-
-# Column-name patterns shared with `sbft init`: which names go first, later, or are IDs.
-FIRST_COLUMN = re.compile(r"anchor|query|question|premise|sentence1|text1|^a$", re.I)
-LATER_COLUMN = re.compile(r"positive|answer|document|passage|hypothesis|negative|sentence2|text2|^b$", re.I)
-ID_NAME = re.compile(r"(^|_)(id|idx|index|uuid|key)$", re.I)
-ID_VALUE = re.compile(r"^[0-9a-f-]{1,40}$", re.I)
 
 
 @dataclass
@@ -88,10 +82,24 @@ def preflight(recipe: Recipe) -> Plan:
         for split in ("dev", "test"):
             if split in prepared.splits:
                 evaluator_kind(prepared, split)
+    unevaluated = [p for p in datasets.values() if "dev" in p.splits and evaluator_kind(p, "dev") == "none"]
+    if unevaluated and len(unevaluated) == sum("dev" in p.splits for p in datasets.values()):
+        settings = resolve_training(recipe, dev_evaluated=False)  # no dev score to pick a model by
+        args = build_training_args(settings, recipe.family)
     resolved = resolve_recipe(recipe, settings, args.world_size)
     plan = Plan(recipe=resolved, settings=settings, args=args, datasets=datasets)
-    plan.warnings = [w for prepared in datasets.values() for w in _warnings(prepared, plan)]
+    plan.warnings = [_no_evaluator(prepared) for prepared in unevaluated]
+    plan.warnings += [w for prepared in datasets.values() for w in _warnings(prepared, plan)]
     return plan
+
+
+def _no_evaluator(prepared: PreparedDataset) -> str:
+    label = f"a {prepared.label_kind} label" if prepared.label_kind else "no label"
+    classes = f" ({len(prepared.class_names)} classes)" if prepared.class_names else ""
+    return (
+        f"{prepared.name}: no {prepared.family.name} evaluator fits {len(prepared.inputs)} input column(s) "
+        f"with {label}{classes}, so its dev split is not evaluated (set 'evaluator:' to choose one)"
+    )
 
 
 def _check_gather(recipe: Recipe) -> None:

@@ -264,7 +264,8 @@ def _class_ids(data: Dataset, prepared: PreparedDataset, where: str) -> Dataset:
             where=where,
             fix="Every class in dev/test must also appear in train.",
         )
-    return data.map(lambda row: {LABEL: ids[str(row[LABEL])]})
+    # A new integer column: mapping in place would keep the column's string type.
+    return data.remove_columns(LABEL).add_column(LABEL, [ids[str(v)] for v in values])
 
 
 def _prepare_score_lists(data: Dataset, prepared: PreparedDataset, where: str) -> Dataset:

@@ -23,14 +23,14 @@ if TYPE_CHECKING:
     from sbft.families import Family
 
 
-def default_training(recipe: Recipe) -> dict[str, Any]:
+def default_training(recipe: Recipe, dev_evaluated: bool = True) -> dict[str, Any]:
     """Defaults for a CPU laptop; anything in the recipe's `training:` wins."""
     from sbft.losses import effective_info
 
     in_batch = any(
         effective_info(d.loss, recipe.family).in_batch_negatives for d in recipe.datasets.values() if d.loss
     )
-    has_dev = any("dev" in d.files or d.hub for d in recipe.datasets.values())
+    has_dev = dev_evaluated and any("dev" in d.files or d.hub for d in recipe.datasets.values())
     return {
         "num_train_epochs": 1,
         "per_device_train_batch_size": 32,
@@ -61,9 +61,13 @@ def default_training(recipe: Recipe) -> dict[str, Any]:
     }
 
 
-def resolve_training(recipe: Recipe) -> dict[str, Any]:
-    """The recipe's training section with every sbft default filled in."""
-    settings = {**default_training(recipe), **recipe.training}
+def resolve_training(recipe: Recipe, dev_evaluated: bool = True) -> dict[str, Any]:
+    """The recipe's training section with every sbft default filled in.
+
+    `dev_evaluated` False: no evaluator fits any dev split, so there is no dev score to evaluate
+    each epoch or to pick the best model by.
+    """
+    settings = {**default_training(recipe, dev_evaluated), **recipe.training}
     if settings.get("load_best_model_at_end") and "save_strategy" not in recipe.training:
         # Best-model selection needs a checkpoint at every evaluation.
         settings["save_strategy"] = settings["eval_strategy"]
