@@ -1,4 +1,4 @@
-"""`sbft init`: from a data file of each task shape to a recipe that `sbft check` accepts."""
+"""`sbft init`'s library: from a data file of each task shape to a recipe that `sbft check` accepts."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ import random
 from pathlib import Path
 
 import pytest
-import yaml
 from rich.console import Console
 
 from sbft.check import preflight
 from sbft.errors import SbftError
+from sbft.init import find_splits, recipe_from_data, run_name, template, write_recipe
+from sbft.inspection import inspect_file
+from sbft.proposal import TASKS, propose
 from sbft.recipe import load_recipe
-from sbft.starter import TASKS, recipe_from_data, template, write_recipe
-from tests.helpers import run_sbft, sentences, write_jsonl
+from tests.helpers import sentences, write_jsonl
 
 NLI = ("entailment", "neutral", "contradiction")
 
@@ -202,21 +203,40 @@ def test_templates_are_valid_recipes_marked_todo(tmp_path, task):
         preflight(recipe)
 
 
-def test_cli_writes_checks_and_never_overwrites(tmp_path, pair_files):
-    recipe = tmp_path / "recipe.yaml"
-    result = run_sbft("init", "--data", str(pair_files["train"]), "-o", str(recipe))
-    assert result.returncode == 0, result.stderr
-    assert "task:    query-positive" in result.stdout and "next: sbft check" in result.stdout
-    result = run_sbft("check", str(recipe))
-    assert result.returncode == 0, result.stderr + result.stdout
+def test_a_headerless_file_is_read_as_it_will_train(tmp_path):
+    """Raw STSb: no header, quotes that are text, a wider row far down; columns get kinds."""
+    headerless_tsv(tmp_path / "raw-train", 30, 1)
+    inspection = inspect_file(tmp_path / "raw-train.csv")
+    assert inspection.loader_args["header"] is None and len(inspection.loader_args["names"]) == 9
+    kinds = {column.name: column.kind for column in inspection.columns}
+    assert kinds["column4"] == "other" and kinds["column5"] == "score" and kinds["column6"] == "text"
+    assert propose(inspection).inputs == ["column6", "column7"]
 
-    recipe.write_text("# mine\n")
-    result = run_sbft("init", "--task", "triplets", "-o", str(recipe))
-    assert result.returncode == 2 and "already exists" in result.stderr and "--force" in result.stderr
-    assert recipe.read_text() == "# mine\n"
-    result = run_sbft("init", "--task", "triplets", "-o", str(recipe), "--force")
-    assert result.returncode == 0 and "TODO" in recipe.read_text()
 
-    result = run_sbft("init", "-o", str(tmp_path / "other.yaml"))
-    assert result.returncode == 2 and "--data FILE" in result.stderr
-    assert yaml.safe_load(recipe.read_text())["datasets"]
+def test_splits_and_run_names(tmp_path):
+    for name in ("sts-train.csv", "sts-validation.csv", "sts-test.csv"):
+        (tmp_path / name).write_text("a,b\n")
+    assert {split: path.name for split, path in find_splits(tmp_path / "sts-train.csv").items()} == {
+        "train": "sts-train.csv",
+        "dev": "sts-validation.csv",
+        "test": "sts-test.csv",
+    }
+    assert run_name(tmp_path / "sts-train.csv") == "sts"
+    assert run_name(Path("quora") / "train.jsonl") == "quora"
+
+
+def test_errors_name_the_parameter_at_fault(tmp_path):
+    """The CLI turns these names into its flags (--data, --task, --output)."""
+    with pytest.raises(SbftError) as error:
+        recipe_from_data(tmp_path / "missing.csv", tmp_path / "r.yaml")
+    assert error.value.where == "data"
+    data = write_jsonl(tmp_path / "qa.jsonl", [{"query": q, "answer": q} for q in sentences(10, 1)])
+    with pytest.raises(SbftError) as error:
+        recipe_from_data(data, tmp_path / "r.yaml", "triplet")
+    assert error.value.where == "task"
+    (tmp_path / "r.yaml").write_text("# mine\n")
+    with pytest.raises(SbftError, match="already exists") as error:
+        write_recipe("", tmp_path / "r.yaml", force=False)
+    assert error.value.where == "output" and (tmp_path / "r.yaml").read_text() == "# mine\n"
+    write_recipe("name: x\n", tmp_path / "r.yaml", force=True)
+    assert (tmp_path / "r.yaml").read_text() == "name: x\n"

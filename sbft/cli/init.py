@@ -30,7 +30,8 @@ def init(
     from rich.markup import escape
 
     from sbft.errors import SbftError
-    from sbft.starter import DEFAULT_MODEL, TASKS, recipe_from_data, template, write_recipe
+    from sbft.init import DEFAULT_MODEL, recipe_from_data, template, write_recipe
+    from sbft.proposal import TASKS
 
     console = Console(highlight=False)
     if output.exists() and not force:  # before reading any data: fail fast

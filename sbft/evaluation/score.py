@@ -11,7 +11,7 @@ the data's shape unless a task is named. DATA can be
 - a Hugging Face hub dataset id (columns must then be named).
 
 For a file without --columns, the columns, label and reader options are those `sbft init`
-would propose (sbft.starter): raw files such as STSb's header-less TSV work as they are.
+would propose (sbft.inspection, sbft.proposal): raw files such as STSb's header-less TSV work as they are.
 """
 
 from __future__ import annotations
@@ -293,7 +293,8 @@ def _looks_like_path(data: str) -> bool:
 
 def _guess_columns(path: Path, options: DataOptions) -> tuple[list[str], str | None, dict[str, Any]]:
     """Input columns, label and reader options as `sbft init` would propose them for this file."""
-    from sbft.starter import inspect_file, propose
+    from sbft.inspection import inspect_file
+    from sbft.proposal import propose
 
     try:
         inspection = inspect_file(path)

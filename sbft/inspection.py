@@ -1,0 +1,174 @@
+"""What a data file holds: a sample read as the recipe will read it, and each column's kind.
+
+Reading a sample with pandas, using the very reader options the recipe will pass to
+`datasets.load_dataset` (sep, header, names, quoting), keeps what was inspected and what trains
+the same. Each column gets a kind (text, score, binary, classes, other), from its values and,
+where values are ambiguous, its name. `sbft init` proposes a task from the kinds (sbft.proposal),
+and `sbft eval` reads a file without named columns the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sbft.columns import ID_NAME, ID_VALUE
+from sbft.errors import SbftError
+from sbft.files import FILE_FORMATS, reader_options
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SAMPLE_ROWS = 2000
+_SCAN_BYTES = 200_000_000
+"""CSV files are scanned up to this size for quotes and the widest row."""
+MAX_CLASSES = 20
+"""More distinct values than this: an ID or a measurement, not a class label."""
+_SCORE_NAME = re.compile(r"score|similarity|relevance|rating|(^|_)sim$", re.I)
+
+
+@dataclass
+class Column:
+    name: str
+    kind: str
+    """text, score (float), binary (0/1), classes (a few ints or strings), or other."""
+    detail: str = ""
+    low: float | None = None
+    high: float | None = None
+    classes: list[Any] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.kind}{', ' + self.detail if self.detail else ''})"
+
+
+@dataclass
+class Inspection:
+    """What one data file holds, and how to read it."""
+
+    path: Path
+    format: str
+    loader_args: dict[str, Any]
+    columns: list[Column]
+    rows: int
+    """Rows in the sample (at most SAMPLE_ROWS)."""
+
+    def of_kind(self, *kinds: str) -> list[Column]:
+        return [c for c in self.columns if c.kind in kinds]
+
+
+def inspect_file(path: Path) -> Inspection:
+    """Read a sample of a csv/tsv/json(l)/parquet file and tell each column's kind."""
+    if not path.is_file():
+        raise SbftError(f"the data file '{path}' does not exist", where="data", fix="Check the path.")
+    file_format = FILE_FORMATS.get(path.suffix.lower())
+    if file_format is None:
+        raise SbftError(
+            f"cannot tell the format of '{path.name}' from its extension",
+            where="data",
+            fix=f"sbft reads {', '.join(FILE_FORMATS)} files.",
+        )
+    loader_args = _csv_options(path) if file_format == "csv" else {}
+    try:
+        frame = _read_sample(path, file_format, loader_args)
+    except Exception as exc:
+        raise SbftError(f"cannot read '{path}': {str(exc).splitlines()[0]}", where="data") from None
+    if frame.empty:
+        raise SbftError(f"'{path}' holds no rows", where="data")
+    columns = [_classify(str(name), frame[name]) for name in frame.columns]
+    return Inspection(path, file_format, loader_args, columns, len(frame))
+
+
+def _csv_options(path: Path) -> dict[str, Any]:
+    """Separator, header and quoting, as datasets' csv reader takes them.
+
+    The separator comes from the first lines; quotes and the widest row need the whole file
+    (raw STSb has a few rows with extra columns far down).
+    """
+    with path.open(encoding="utf-8", errors="replace", newline="") as file:
+        text = file.read(_SCAN_BYTES)
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return {}
+    implied = reader_options(path, {}).get("sep", ",")
+    try:
+        sep = csv.Sniffer().sniff("\n".join(lines[:50]), delimiters=",\t;|").delimiter
+    except csv.Error:
+        sep = implied
+    options: dict[str, Any] = {} if sep == implied else {"sep": sep}
+    if sep == "\t" and '"' in text:
+        options["quoting"] = csv.QUOTE_NONE  # tab-separated text: quotes are part of the sentences
+    rows = csv.reader(lines, delimiter=sep, quoting=options.get("quoting", csv.QUOTE_MINIMAL))
+    first = next(rows)
+    if not any(_is_number(cell) or len(cell.split()) > 4 for cell in first):
+        return options  # the first row reads as column names
+    width = max(len(first), *(len(row) for row in rows))  # some rows may carry optional columns
+    return {**options, "header": None, "names": [f"column{i}" for i in range(1, width + 1)]}
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_sample(path: Path, file_format: str, loader_args: dict[str, Any]) -> pd.DataFrame:
+    import pandas as pd
+
+    if file_format == "csv":
+        return pd.read_csv(path, **reader_options(path, loader_args), nrows=SAMPLE_ROWS)
+    if file_format == "parquet":
+        import pyarrow.parquet as pq
+
+        batches = pq.ParquetFile(path).iter_batches(batch_size=SAMPLE_ROWS)
+        return next(batches).to_pandas()
+    try:
+        return pd.read_json(path, lines=True, nrows=SAMPLE_ROWS)
+    except ValueError:
+        return pd.read_json(path).head(SAMPLE_ROWS)  # a JSON array rather than JSON lines
+
+
+def _classify(name: str, values: pd.Series) -> Column:
+    """A column's kind, from its sampled values (and its name, where values are ambiguous)."""
+    import pandas as pd
+
+    present = values.dropna()
+    if present.empty or len(present) < len(values) / 2:
+        return Column(name, "other", "mostly empty")
+    if pd.api.types.is_bool_dtype(values):
+        return Column(name, "other", "true/false; sbft reads labels as numbers 0/1")
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = present.astype(float)
+        low, high = float(numbers.min()), float(numbers.max())
+        integral = bool((numbers == numbers.round()).all())
+        distinct = set(numbers)
+        if ID_NAME.search(name):
+            return Column(name, "other", "identifiers")
+        if not integral or _SCORE_NAME.search(name):
+            return Column(name, "score", f"{low:g}..{high:g}", low, high)
+        if len(distinct) == 1:
+            return Column(name, "other", f"always {low:g}")
+        if distinct <= {0, 1}:
+            return Column(name, "binary", "0/1", low, high, classes=[0, 1])
+        if len(distinct) <= MAX_CLASSES:
+            return Column(name, "classes", f"{len(distinct)} integer classes", low, high, sorted(distinct))
+        return Column(name, "other", f"numbers {low:g}..{high:g}")
+    strings = [v for v in present if isinstance(v, str)]
+    if len(strings) < len(present):
+        return Column(name, "other", "mixed values")
+    distinct_texts = set(strings)
+    if len(distinct_texts) == 1:
+        return Column(name, "other", f"always {strings[0]!r}")
+    if len(distinct_texts) <= MAX_CLASSES and 2 * len(distinct_texts) <= len(strings):
+        shown = ", ".join(sorted(distinct_texts)[:4]) + (", ..." if len(distinct_texts) > 4 else "")
+        return Column(
+            name, "classes", f"{len(distinct_texts)} classes: {shown}", classes=sorted(distinct_texts)
+        )
+    if ID_NAME.search(name) or all(ID_VALUE.match(v.strip()) for v in strings[:200]):
+        return Column(name, "other", "identifiers")
+    words = sum(len(v.split()) for v in strings) / len(strings)
+    return Column(name, "text", f"{words:.0f} words on average")

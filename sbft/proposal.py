@@ -1,0 +1,210 @@
+"""Which task fits a data file: the tasks `sbft init` knows, and the proposal for an inspected file.
+
+The tasks are data: per task its template columns, label, loss and evaluator, with the reasons
+the recipe's comments give. The column kinds decide the task; column names decide the order
+(anchor/query first, positive second, negatives last) and which column is the label.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from sbft.columns import FIRST_COLUMN
+from sbft.errors import SbftError, did_you_mean
+from sbft.inspection import Column, Inspection
+
+_NEGATIVE = re.compile(r"neg", re.I)
+_ASYMMETRIC = re.compile(r"query|question|answer|document|passage|context|response", re.I)
+_LABEL_NAME = re.compile(r"label|score|similarity|relevance|rating|class|category|gold|(^|_)is_|^y$", re.I)
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    description: str
+    columns: tuple[str, ...]
+    """Column names of the template (no data): also the roles, in the order the loss reads them."""
+    label: str | None
+    loss: str
+    loss_why: str
+    alternatives: str
+    evaluator: str
+    evaluator_why: str
+
+
+TASKS = {
+    task.name: task
+    for task in [
+        Task(
+            "pair-score",
+            "two texts and a similarity score",
+            ("sentence1", "sentence2"),
+            "score",
+            "CoSENTLoss",
+            "CoSENTLoss ranks pairs by their score: a strong default for graded similarity.",
+            "AnglELoss; CosineSimilarityLoss (scores in 0..1)",
+            "embedding-similarity",
+            "Spearman correlation between cosine similarity and score on dev.",
+        ),
+        Task(
+            "pair-class",
+            "two texts and a class label",
+            ("sentence1", "sentence2"),
+            "label",
+            "OnlineContrastiveLoss",
+            "OnlineContrastiveLoss pulls pairs labelled 1 together, pushes 0 apart, on the hard pairs.",
+            "ContrastiveLoss; SoftmaxLoss (any number of classes)",
+            "binary-classification",
+            "Accuracy, F1 and average precision of 'similar or not' by cosine threshold on dev.",
+        ),
+        Task(
+            "pairs",
+            "pairs of related texts, no label",
+            ("anchor", "positive"),
+            None,
+            "MultipleNegativesRankingLoss",
+            "MultipleNegativesRankingLoss: the other texts of a batch serve as negatives; bigger "
+            "batches help.",
+            "MultipleNegativesSymmetricRankingLoss (symmetric pairs such as paraphrases); "
+            "CachedMultipleNegativesRankingLoss (big batches, little memory)",
+            "information-retrieval",
+            "Retrieve each pair's second text among all of them: nDCG@10, MRR@10 on dev.",
+        ),
+        Task(
+            "query-positive",
+            "queries with a relevant text (answer, passage), no label",
+            ("query", "answer"),
+            None,
+            "MultipleNegativesRankingLoss",
+            "MultipleNegativesRankingLoss: the other answers of a batch serve as negatives; bigger "
+            "batches help.",
+            "CachedMultipleNegativesRankingLoss (big batches, little memory); GISTEmbedLoss (with a "
+            "guide model)",
+            "information-retrieval",
+            "Retrieve each query's answer among all answers: nDCG@10, MRR@10 on dev.",
+        ),
+        Task(
+            "triplets",
+            "an anchor, a positive and a negative text, no label",
+            ("anchor", "positive", "negative"),
+            None,
+            "MultipleNegativesRankingLoss",
+            "MultipleNegativesRankingLoss uses the negative as a hard negative, plus the rest of the batch.",
+            "TripletLoss (margin between positive and negative); CachedMultipleNegativesRankingLoss",
+            "triplet",
+            "How often the anchor is closer to its positive than to its negative on dev.",
+        ),
+    ]
+}
+
+
+@dataclass
+class Proposal:
+    """A task, with the columns in loss order, the label, the loss and the evaluator."""
+
+    task: Task
+    inputs: list[str]
+    label: Column | None = None
+    loss: str = ""
+    loss_why: str = ""
+    evaluator: str = ""
+    notes: list[str] = field(default_factory=list)
+    """Comments on choices the data forced (ignored columns, a different loss)."""
+
+    @property
+    def label_range(self) -> list[float] | None:
+        """Scores outside 0..1 are rescaled (CosineSimilarityLoss and friends need 0..1)."""
+        label = self.label
+        if label is None or label.kind != "score" or (label.low >= 0 and label.high <= 1):
+            return None
+        return [math.floor(min(label.low, 0)), math.ceil(label.high)]
+
+
+def propose(inspection: Inspection, task_name: str | None = None) -> Proposal:
+    """The task (given, or inferred from the column kinds), its columns in order, loss, evaluator."""
+    texts = _in_loss_order(inspection.of_kind("text"))
+    labels = _label_candidates(inspection)
+    if task_name is not None:
+        task = task_by_name(task_name)
+    elif labels:
+        task = TASKS["pair-score" if labels[0].kind == "score" else "pair-class"]
+    elif len(texts) >= 3:
+        task = TASKS["triplets"]
+    else:
+        task = TASKS["query-positive" if any(_ASYMMETRIC.search(t.name) for t in texts) else "pairs"]
+
+    needed = 3 if task.name == "triplets" else 2
+    if len(texts) < needed:
+        found = "; ".join(c.describe() for c in inspection.columns)
+        raise SbftError(
+            f"the {task.name} task needs {needed} text columns, and '{inspection.path.name}' has "
+            f"{len(texts)} ({found})",
+            where="data",
+            fix="Check that the file has a header row with column names, or choose another --task "
+            f"({', '.join(TASKS)}).",
+        )
+    used = texts if task.name == "triplets" else texts[:needed]  # extra negatives suit the loss
+    proposal = Proposal(
+        task, [c.name for c in used], loss=task.loss, loss_why=task.loss_why, evaluator=task.evaluator
+    )
+    ignored = [c.name for c in inspection.columns if c not in used]
+    if task.label is not None:
+        proposal.label = _pick_label(task, labels, inspection)
+        ignored.remove(proposal.label.name)
+    _fit_loss(proposal)
+    if ignored:
+        proposal.notes.append(f"Not used: {', '.join(ignored)}.")
+    return proposal
+
+
+def task_by_name(name: str) -> Task:
+    if name not in TASKS:
+        raise SbftError(f"unknown task '{name}'", where="task", fix=did_you_mean(name, TASKS))
+    return TASKS[name]
+
+
+def _in_loss_order(texts: list[Column]) -> list[Column]:
+    """anchor/query first, negatives last, everything else in between; ties keep the file's order."""
+
+    def rank(column: Column) -> int:
+        return 0 if FIRST_COLUMN.search(column.name) else 2 if _NEGATIVE.search(column.name) else 1
+
+    return sorted(texts, key=rank)
+
+
+def _label_candidates(inspection: Inspection) -> list[Column]:
+    """Possible label columns, likeliest first: label-like names, then scores, 0/1, classes."""
+    order = {"score": 0, "binary": 1, "classes": 2}
+    candidates = inspection.of_kind(*order)
+    return sorted(candidates, key=lambda c: (not _LABEL_NAME.search(c.name), order[c.kind]))
+
+
+def _pick_label(task: Task, labels: list[Column], inspection: Inspection) -> Column:
+    kinds = ("score", "binary", "classes") if task.name == "pair-score" else ("binary", "classes")
+    fitting = [c for c in labels if c.kind in kinds and (task.name != "pair-score" or c.low is not None)]
+    if not fitting:
+        found = "; ".join(c.describe() for c in inspection.columns)
+        wanted = "a numeric score" if task.name == "pair-score" else "a class label (0/1, or a few classes)"
+        raise SbftError(
+            f"the {task.name} task needs {wanted} column, and none was found ({found})",
+            where="data",
+            fix=f"Choose another --task ({', '.join(TASKS)}).",
+        )
+    return fitting[0]
+
+
+def _fit_loss(proposal: Proposal) -> None:
+    """Adjust the task's default loss to what the data holds."""
+    label = proposal.label
+    if proposal.task.name == "pair-class" and label is not None and label.kind == "classes":
+        proposal.loss, proposal.evaluator = "SoftmaxLoss", "none"
+        proposal.loss_why = "SoftmaxLoss classifies each pair into one of its classes."
+        proposal.notes.append(
+            f"'{label.name}' holds {label.detail}, so SoftmaxLoss: the contrastive losses need 0/1 "
+            "labels that mean 'similar or not'. No evaluator scores multi-class pairs: the dev loss "
+            "is logged."
+        )
+    if proposal.task.name == "triplets" and len(proposal.inputs) > 3:
+        proposal.notes.append("Every column after the positive is a hard negative for the loss.")
