@@ -7,12 +7,14 @@ position, so sbft selects and orders them explicitly and names the label column 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sbft.errors import SbftError
 from sbft.families import DEFAULT, Family, LabelKind, LossInfo
+from sbft.file_errors import check_data_file, encoding_error, json_error, reader_logs_silenced
 from sbft.files import reader_options
 from sbft.losses import effective_info
 from sbft.recipe import FILE_FORMATS, SPLITS, DatasetSpec
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from datasets import Dataset
 
 LABEL = "label"
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 @dataclass
@@ -102,12 +105,7 @@ def _load_raw(name: str, spec: DatasetSpec, wanted: tuple[str, ...]) -> dict[str
 
     files = {split: path for split, path in spec.files.items() if split in wanted}
     for split, path in files.items():
-        if not Path(path).is_file():
-            raise SbftError(
-                f"the {split} file '{path}' does not exist",
-                where=f"{where}.files.{split}",
-                fix="Check the path; relative paths are relative to the recipe's folder.",
-            )
+        check_data_file(path, f"the {split} file", f"{where}.files.{split}")
     result = {}
     for split, path in files.items():
         suffix = Path(path).suffix.lower()
@@ -120,24 +118,38 @@ def _load_raw(name: str, spec: DatasetSpec, wanted: tuple[str, ...]) -> dict[str
             )
         options = reader_options(path, spec.loader_args)
         try:
-            result[split] = datasets.load_dataset(
-                file_format, data_files={split: path}, split=split, **options
-            )
-        except Exception as exc:  # reported as a user error below
-            cause = _root_cause(exc)
-            if "corresponds to no data" in cause:  # datasets' words for a file without rows
-                raise SbftError(
-                    f"the {split} split is empty ('{path}' has no rows)",
-                    where=f"{where}.files.{split}",
-                    fix="Check the file's contents.",
-                ) from None
-            raise SbftError(
-                f"cannot read '{path}': {cause}",
-                where=f"{where}.files.{split}",
-                fix="Reader options go under 'loader_args' and pass to datasets.load_dataset "
-                "(e.g. sep, names, header, quoting: 3 for unescaped quotes).",
-            ) from None
+            with reader_logs_silenced():
+                result[split] = datasets.load_dataset(
+                    file_format, data_files={split: path}, split=split, **options
+                )
+        except Exception as exc:  # reported as a user error
+            raise _read_error(exc, path, split, file_format, options, f"{where}.files.{split}") from None
     return result
+
+
+def _read_error(
+    exc: Exception, path: str, split: str, file_format: str, options: dict[str, Any], where: str
+) -> SbftError:
+    """The reader's failure in the user's terms: an empty file, the encoding, the bad JSON line."""
+    cause = _root_cause(exc)
+    if "corresponds to no data" in cause:  # datasets' words for a file without rows
+        return SbftError(
+            f"the {split} split is empty ('{path}' has no rows)",
+            where=where,
+            fix="Check the file's contents.",
+        )
+    if file_format != "parquet":
+        found = encoding_error(path, options.get("encoding"), where)
+        if found is None and file_format == "json":
+            found = json_error(path, options.get("encoding"), where)
+        if found is not None:
+            return found
+    hints = " (e.g. sep, names, header, quoting: 3 for unescaped quotes)" if file_format == "csv" else ""
+    return SbftError(
+        f"cannot read '{path}': {cause}",
+        where=where,
+        fix=f"Reader options go under 'loader_args' and pass to datasets.load_dataset{hints}.",
+    )
 
 
 def _root_cause(exc: BaseException) -> str:
@@ -200,6 +212,7 @@ def _prepare_label(data: Dataset, prepared: PreparedDataset, where: str) -> Data
     values = data[LABEL]
     if info is not None and info.label == "scores":
         return _prepare_score_lists(data, prepared, where)
+    _check_present(values, spec.label, where)
     if any(isinstance(v, str) for v in values):
         if info is not None and info.label != "class":
             example = next(v for v in values if isinstance(v, str))
@@ -210,13 +223,7 @@ def _prepare_label(data: Dataset, prepared: PreparedDataset, where: str) -> Data
                 fix="Check that 'label:' names the score column, or use a class loss such as SoftmaxLoss.",
             )
         return _class_ids(data, prepared, where)
-    bad = next((v for v in values if isinstance(v, bool) or not isinstance(v, (int, float))), None)
-    if bad is not None or any(v != v for v in values):
-        raise SbftError(
-            f"the label column '{spec.label}' holds {bad!r}, not a number",
-            where=where,
-            fix=f"{prepared.user} needs a numeric label; check 'label:' names the right column.",
-        )
+    _check_numbers(values, prepared, where)
     if spec.label_range is not None:
         low, high = spec.label_range
         data = data.map(lambda row: {LABEL: (row[LABEL] - low) / (high - low)})
@@ -248,6 +255,36 @@ def _prepare_label(data: Dataset, prepared: PreparedDataset, where: str) -> Data
                 "(or the scale's true bounds).",
             )
     return data
+
+
+def _check_present(values: list[Any], column: str, where: str) -> None:
+    """Every row has a label: an empty CSV cell or a JSON null is named, not taken for a class."""
+    for row, value in enumerate(values, start=1):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            raise SbftError(
+                f"row {row} has no label (column '{column}' is empty, null or NaN there)",
+                where=where,
+                fix="Fill in the label, or drop the row.",
+            )
+
+
+def _check_numbers(values: list[Any], prepared: PreparedDataset, where: str) -> None:
+    """Numeric labels are finite numbers that fit the 32-bit floats the trainer uses."""
+    column = prepared.spec.label
+    for row, value in enumerate(values, start=1):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SbftError(
+                f"row {row} of the label column '{column}' holds {value!r}, not a number",
+                where=where,
+                fix=f"{prepared.user} needs a numeric label; check that 'label:' names the right column.",
+            )
+        if not abs(value) <= FLOAT32_MAX:
+            problem = "too large for 32-bit floats" if math.isfinite(value) else "not a finite number"
+            raise SbftError(
+                f"row {row} of the label column '{column}' holds {value!r}, {problem}",
+                where=where,
+                fix=f"Labels are finite numbers within ±{FLOAT32_MAX:.1e}; fix or drop the row.",
+            )
 
 
 def _class_ids(data: Dataset, prepared: PreparedDataset, where: str) -> Dataset:

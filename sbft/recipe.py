@@ -517,11 +517,19 @@ def _resolve_paths(recipe: Recipe, base: Path) -> None:
     """Relative data paths are relative to the recipe's folder, so recipes are portable."""
     for dataset in recipe.datasets.values():
         dataset.files = {
-            split: str(path if Path(path).is_absolute() else (base / path).resolve())
+            split: str(path if Path(path).is_absolute() else _absolute(base / path))
             for split, path in dataset.files.items()
         }
     if not _is_hub_id_like(recipe.model.name, base):
         recipe.model.name = str((base / recipe.model.name).resolve())
+
+
+def _absolute(path: Path) -> Path:
+    """`path` resolved; a symlink loop, which resolve() refuses, is left for the data check to name."""
+    try:
+        return path.resolve()
+    except RuntimeError:  # Python < 3.13 on a symlink loop
+        return Path(os.path.abspath(path))
 
 
 def _is_hub_id_like(name: str, base: Path) -> bool:

@@ -1,0 +1,145 @@
+"""Why a data file cannot be read, in the user's terms rather than the reader's.
+
+Readers report a folder or a symlink loop as a missing file, a Latin-1 file as "Invalid UTF8
+sequence at string index 2", and bad JSON Lines as "Trailing data at position 119", after
+logging a line of their own. These helpers name the folder, the loop, the encoding and the
+line, and keep the readers' own error lines off the terminal.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import errno
+import json
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from sbft.errors import SbftError
+
+DATA_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
+
+
+def check_data_file(path: str | Path, what: str, where: str) -> None:
+    """`path` is a file that can be opened; a folder or a symlink loop is named for what it is.
+
+    `what` says which file in messages ("the train file").
+    """
+    file = Path(path)
+    if file.is_file():
+        return
+    if file.is_dir():
+        inside = sorted(p.name for p in file.iterdir() if p.suffix.lower() in DATA_SUFFIXES)
+        example = f", e.g. '{file / inside[0]}'" if inside else ""
+        raise SbftError(
+            f"{what} '{path}' is a folder, not a file",
+            where=where,
+            fix=f"Name a data file inside it{example} ({', '.join(s[1:] for s in DATA_SUFFIXES)}).",
+        )
+    try:
+        os.stat(file)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SbftError(
+                f"{what} '{path}' is a symbolic link that leads back to itself (a link loop)",
+                where=where,
+                fix="Point the link, or the path given here, at the real file.",
+            ) from None
+    target = f" (a link to '{os.readlink(file)}')" if file.is_symlink() else ""
+    raise SbftError(
+        f"{what} '{path}'{target} does not exist",
+        where=where,
+        fix="Check the path; relative paths are relative to the recipe's folder.",
+    )
+
+
+@contextlib.contextmanager
+def reader_logs_silenced() -> Iterator[None]:
+    """No error lines from the datasets readers: sbft reports a read failure itself, once."""
+    readers = logging.getLogger("datasets.packaged_modules")
+    level = readers.level
+    readers.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        readers.setLevel(level)
+
+
+def encoding_error(path: str | Path, encoding: str | None, where: str) -> SbftError | None:
+    """The error for a text file that is not in `encoding` (UTF-8 when None); None when it is."""
+    try:
+        bad = _undecodable(path, encoding or "utf-8")
+    except LookupError:
+        return SbftError(
+            f"'{encoding}' is not an encoding Python knows",
+            where=where,
+            fix="Name one such as utf-8, latin-1 or cp1252 in loader_args.encoding.",
+        )
+    if bad is None:
+        return None
+    line, byte = bad
+    name = encoding or "UTF-8"
+    if encoding is None:
+        fix = (
+            f"Convert it to UTF-8 (iconv -f latin1 -t utf-8 '{path}' > converted{Path(path).suffix}), "
+            "or read it as it is with loader_args: {encoding: latin-1} (cp1252 for Windows files)."
+        )
+    else:
+        fix = f"Check loader_args.encoding ('{encoding}'); remove it for a UTF-8 file."
+    return SbftError(f"'{path}' is not {name} text (byte {byte} on line {line})", where=where, fix=fix)
+
+
+def _undecodable(path: str | Path, encoding: str) -> tuple[int, str] | None:
+    """(line, byte) where `path` stops decoding as `encoding`, reading it in chunks."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    line = 1
+    with open(path, "rb") as stream:
+        while True:
+            chunk = stream.read(1 << 20)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                bad = exc.object[exc.start : exc.start + 1]
+                return line + exc.object[: exc.start].count(b"\n"), f"0x{bad.hex() or '??'}"
+            if not chunk:
+                return None
+            line += chunk.count(b"\n")
+
+
+def json_error(path: str | Path, encoding: str | None, where: str) -> SbftError | None:
+    """The error naming the first invalid line of a JSON Lines (or JSON) file; None when all parse."""
+    line = _bad_json_line(path, encoding or "utf-8")
+    if line is None:
+        return None
+    return SbftError(
+        f"line {line} of '{path}' is not valid JSON",
+        where=where,
+        fix='Each line of a .jsonl file holds one complete JSON object ({"column": value, ...}); '
+        "check that line for a missing comma, quote or brace.",
+    )
+
+
+def _bad_json_line(path: str | Path, encoding: str) -> int | None:
+    """The first line that is not JSON; a file whose first line is not JSON alone is one document."""
+    parsed = 0
+    with open(path, encoding=encoding, errors="replace") as stream:
+        for number, text in enumerate(stream, start=1):
+            if not text.strip():
+                continue
+            try:
+                json.loads(text)
+            except ValueError:
+                if parsed:
+                    return number
+                break
+            parsed += 1
+        else:
+            return None
+    try:
+        with open(path, encoding=encoding, errors="replace") as stream:
+            json.load(stream)
+    except json.JSONDecodeError as exc:
+        return exc.lineno
+    return None
