@@ -7,7 +7,9 @@ train` runs the same check first and trains on the datasets it loaded.
 
 from __future__ import annotations
 
+import json
 import math
+import typing
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,13 +19,14 @@ from rich.console import Console
 
 from sbft.columns import FIRST_COLUMN, ID_NAME, ID_VALUE, LATER_COLUMN
 from sbft.errors import SbftError
-from sbft.recipe import Recipe
+from sbft.recipe import LossSpec, ModelSpec, Recipe, check_type
 from sbft.training_args import innermost
 
 if TYPE_CHECKING:
     from transformers import TrainingArguments
 
     from sbft.data import PreparedDataset
+    from sbft.families import Family
 
 
 @dataclass
@@ -53,6 +56,13 @@ class Plan:
             total = sum(batches)
         return max(1, total // self.args.gradient_accumulation_steps)
 
+    @property
+    def total_steps(self) -> int:
+        """Optimizer steps the run takes: max_steps when set (it overrides the epochs)."""
+        if self.args.max_steps > 0:
+            return self.args.max_steps
+        return math.ceil(self.args.num_train_epochs * self.steps_per_epoch)
+
 
 def preflight(recipe: Recipe) -> Plan:
     """Check a recipe against its data without loading the model; raise SbftError on problems."""
@@ -66,7 +76,9 @@ def preflight(recipe: Recipe) -> Plan:
     args = build_training_args(settings, recipe.family)
     for name, spec in recipe.datasets.items():
         check_loss_args(spec.loss, f"datasets.{name}.loss", recipe.family)
+        _check_loss_arg_types(spec.loss, f"datasets.{name}.loss", recipe.family)
     check_model_reference(recipe.model.name, recipe.model.trust_remote_code)
+    _check_max_seq_length(recipe.model)
     # Under torchrun / accelerate the main process prepares (and caches) the data first.
     with args.main_process_first(desc="sbft dataset preparation"):
         datasets = load_datasets(recipe.datasets, recipe.family)
@@ -90,6 +102,7 @@ def preflight(recipe: Recipe) -> Plan:
     plan = Plan(recipe=resolved, settings=settings, args=args, datasets=datasets)
     plan.warnings = [_no_evaluator(prepared) for prepared in unevaluated]
     plan.warnings += [w for prepared in datasets.values() for w in _warnings(prepared, plan)]
+    plan.warnings += _schedule_warnings(plan)
     return plan
 
 
@@ -100,6 +113,53 @@ def _no_evaluator(prepared: PreparedDataset) -> str:
         f"{prepared.name}: no {prepared.family.name} evaluator fits {len(prepared.inputs)} input column(s) "
         f"with {label}{classes}, so its dev split is not evaluated (set 'evaluator:' to choose one)"
     )
+
+
+def _check_loss_arg_types(spec: LossSpec, where: str, family: Family) -> None:
+    """Loss arguments of plain types (numbers, text, flags) match the loss's signature: a wrong one
+    would otherwise fail at the first training step, after the model has loaded."""
+    if spec.inner is not None:
+        _check_loss_arg_types(spec.inner, f"{where}.inner", family)
+    hints = typing.get_type_hints(family.loss_class(spec.name).__init__)
+    for key, value in spec.args.items():
+        if key in hints:
+            check_type(value, hints[key], f"{where}.args.{key}")
+
+
+# Models whose position ids start after the padding index: two positions fewer for tokens.
+_POSITION_OFFSET = {"roberta": 2, "xlm-roberta": 2, "camembert": 2, "mpnet": 2}
+
+
+def _check_max_seq_length(model: ModelSpec) -> None:
+    """Longer than the model's position embeddings fails mid-run with a tensor-size error."""
+    config = _transformer_config(Path(model.name)) if model.max_seq_length else None
+    positions = (config or {}).get("max_position_embeddings")
+    if not isinstance(positions, int):
+        return
+    limit = positions - _POSITION_OFFSET.get(config.get("model_type"), 0)
+    if model.max_seq_length > limit:
+        raise SbftError(
+            f"max_seq_length {model.max_seq_length} is longer than the model's {limit} positions "
+            f"(max_position_embeddings {positions})",
+            where="model.max_seq_length",
+            fix=f"Use at most {limit}, or remove it to keep the model's own length.",
+        )
+
+
+def _transformer_config(folder: Path) -> dict[str, Any] | None:
+    """config.json of a local model folder; in a saved sentence-transformers folder, that of its
+    transformer module. None for a hub id or an unreadable config."""
+    try:
+        config = folder / "config.json"
+        if (folder / "modules.json").is_file():
+            for module in json.loads((folder / "modules.json").read_text(encoding="utf-8")):
+                if str(module.get("type", "")).endswith("Transformer"):
+                    config = folder / module.get("path", "") / "config.json"
+                    break
+        found = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError, AttributeError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def _check_gather(recipe: Recipe) -> None:
@@ -152,6 +212,42 @@ def _warnings(prepared: PreparedDataset, plan: Plan) -> list[str]:
     batch = plan.args.per_device_train_batch_size
     if len(train) < batch:
         found.append(f"{name}: the train split has {len(train)} rows, fewer than the batch size {batch}")
+    return found + _labels_outside_range(prepared)
+
+
+def _schedule_warnings(plan: Plan) -> list[str]:
+    """A schedule that can hardly change the model: too few steps, or warm-up over all of them."""
+    args, total, found = plan.args, plan.total_steps, []
+    if total < 10:
+        found.append(
+            f"only {total} optimisation step(s): too few to fine-tune "
+            "(more rows or epochs, or a smaller batch, give more)"
+        )
+    warmup = args.get_warmup_steps(total)
+    if warmup >= total and args.lr_scheduler_type != "constant":
+        only = " (the only step runs at 0)" if total == 1 else ""
+        found.append(
+            f"warm-up ({warmup} step(s)) covers all {total} step(s): the learning rate never reaches "
+            f"{args.learning_rate:g}{only}; lower warmup_steps"
+        )
+    return found
+
+
+def _labels_outside_range(prepared: PreparedDataset) -> list[str]:
+    """Scores beyond label_range are rescaled beyond 0..1: a typo in the data, or a wrong range."""
+    from sbft.data import LABEL
+
+    low, high = prepared.spec.label_range or (None, None)
+    if low is None or prepared.label_kind != "score":
+        return []
+    found = []
+    for split, data in prepared.splits.items():
+        outside = [low + v * (high - low) for v in data[LABEL] if not -1e-6 <= v <= 1 + 1e-6]
+        if outside:
+            found.append(
+                f"{prepared.name} ({split}): {len(outside)} label(s) outside label_range [{low:g}, {high:g}] "
+                f"(from {min(outside):g} to {max(outside):g})"
+            )
     return found
 
 
@@ -179,9 +275,18 @@ def print_plan(plan: Plan, console: Console) -> None:
             soft_wrap=True,
         )
     args = plan.args
+    per_epoch = plan.steps_per_epoch
+    if args.max_steps > 0:
+        schedule = (
+            f"{plan.total_steps} steps in total (max_steps: {plan.total_steps / per_epoch:.3g} epoch(s) "
+            f"of {per_epoch} steps; num_train_epochs {args.num_train_epochs:g} does not apply)"
+        )
+    else:
+        schedule = (
+            f"{plan.total_steps} steps in total ({args.num_train_epochs:g} epoch(s) of {per_epoch} steps)"
+        )
     console.print(
-        f"  {args.num_train_epochs:g} epoch(s) of {plan.steps_per_epoch} steps; "
-        f"lr {args.learning_rate:g}; effective batch {plan.effective_batch} "
+        f"  {schedule}; lr {args.learning_rate:g}; effective batch {plan.effective_batch} "
         f"({args.per_device_train_batch_size} per device x {args.world_size} process(es) x "
         f"{args.gradient_accumulation_steps} accumulation)"
         + ("; [bold yellow]trust_remote_code is on[/]" if recipe.model.trust_remote_code else ""),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import inspect
+import math
 import os
 import typing
 from typing import TYPE_CHECKING, Any
@@ -96,6 +97,7 @@ def build_training_args(settings: dict[str, Any], family: Family) -> TrainingArg
                 fix=did_you_mean(key, fields),
             )
         settings[key] = check_type(settings[key], hints[key], f"training.{key}")
+    _check_values(settings)
     try:
         args = args_class(**settings)
         _ = args.device  # sets up the process group under torchrun / accelerate, so world_size is right
@@ -106,6 +108,35 @@ def build_training_args(settings: dict[str, Any], family: Family) -> TrainingArg
             where="training",
             fix="See the SentenceTransformerTrainingArguments documentation for accepted values.",
         ) from None
+
+
+def _check_values(settings: dict[str, Any]) -> None:
+    """Values the trainer accepts, then trains nothing with (and saves the base model as
+    "fine-tuned"), or divides by zero on."""
+    for key in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+        if key in settings and settings[key] <= 0:
+            raise SbftError(f"{key} must be at least 1, not {settings[key]}", where=f"training.{key}")
+    rate = settings.get("learning_rate")
+    if rate is not None and not (math.isfinite(rate) and rate > 0):
+        raise SbftError(
+            f"learning_rate must be a positive number, not {rate!r}",
+            where="training.learning_rate",
+            fix="Fine-tuning usually takes 1e-5 to 5e-5 (the default is 2e-5).",
+        )
+    max_steps = settings.get("max_steps", -1)
+    if max_steps == 0 or max_steps < -1:
+        raise SbftError(
+            f"max_steps must be a positive number of optimisation steps, not {max_steps}",
+            where="training.max_steps",
+            fix="Give the number of steps to train, or -1 (the default) to train num_train_epochs.",
+        )
+    epochs = settings.get("num_train_epochs")
+    if max_steps == -1 and epochs is not None and not (math.isfinite(epochs) and epochs > 0):
+        raise SbftError(
+            f"num_train_epochs must be a positive number, not {epochs!r}: the run would train nothing",
+            where="training.num_train_epochs",
+            fix="Train at least one epoch (1 to 3 is usual), or set max_steps to a number of steps.",
+        )
 
 
 def innermost(spec: LossSpec) -> LossSpec:
