@@ -197,31 +197,3 @@ def _build_embedder(spec: ModelSpec) -> SentenceTransformer:
     if spec.max_seq_length is not None:
         model.max_seq_length = spec.max_seq_length
     return model
-
-
-def model_location(name: str) -> str:
-    """What to load for `name`: a run folder of `sbft train` stands for the model inside it."""
-    from sbft import run_folder
-
-    path = Path(name).expanduser()
-    if (path / "modules.json").exists() or (path / "config.json").exists():
-        return name
-    if (path / run_folder.MODEL).is_dir():
-        return str(path / run_folder.MODEL)
-    if (path / run_folder.METRICS_LOG).exists() or (path / run_folder.CHECKPOINTS).is_dir():
-        raise SbftError(
-            f"the run folder '{name}' holds no model yet: its training did not finish",
-            fix=f"Finish it with `sbft train --resume {name}`.",
-        )
-    return name
-
-
-def model_folder(name: str) -> Path | None:
-    """The folder a model loads from: a local folder, or a hub id's snapshot in the local cache."""
-    folder = Path(resolve_model_path(model_location(name)))
-    if not folder.is_dir():  # a hub id: its snapshot in the local cache, named by revision
-        from huggingface_hub import try_to_load_from_cache
-
-        cached = try_to_load_from_cache(name, "config.json")
-        folder = Path(cached).parent if isinstance(cached, str) else folder
-    return folder if folder.is_dir() else None

@@ -506,7 +506,8 @@ def machine() -> dict[str, Any]:
     import sentence_transformers
     import torch
 
-    from sbft.backend import physical_cores, quantization_target
+    from sbft.inference.onnx import quantization_target
+    from sbft.inference.threads import physical_cores
 
     try:
         import onnxruntime

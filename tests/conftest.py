@@ -132,3 +132,21 @@ def recipe_file(tmp_path: Path, tiny_model: Path, pair_score_files: dict[str, Pa
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny BERT with a fresh 1-output head, saved as a cross-encoder."""
+    from sentence_transformers import CrossEncoder
+
+    path = tmp_path_factory.mktemp("tiny-cross")
+    CrossEncoder(str(tiny_model), num_labels=1).save(str(path))
+    return path
+
+
+@pytest.fixture()
+def model_copy(tiny_model: Path, tmp_path: Path) -> Path:
+    """The tiny model copied for one test: ONNX exports written beside it stay in that test."""
+    import shutil
+
+    return shutil.copytree(tiny_model, tmp_path / "tiny")

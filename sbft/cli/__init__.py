@@ -43,13 +43,16 @@ def user_errors(command):
 
 def _as_flag(where: str | None) -> str | None:
     """The current command's flag for a parameter named `where` (threads -> --threads), else `where`."""
-    import click
+    try:  # typer 0.20+ runs its own copy of click
+        from typer._click.globals import get_current_context
+    except ImportError:
+        from click import get_current_context
 
-    context = click.get_current_context(silent=True)
+    context = get_current_context(silent=True)
     if where is None or context is None:
         return where
     for parameter in context.command.params:
-        if not isinstance(parameter, click.Option):
+        if parameter.param_type_name != "option":
             continue
         flags = [flag for flag in parameter.opts if flag.startswith("--")] or parameter.opts
         if where == parameter.name or where in (flag.lstrip("-").replace("-", "_") for flag in flags):

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from sbft.cli import app, user_errors
-from sbft.cli.train import SetOption
+from sbft.cli.options import SetOption
 
 
 @app.command()

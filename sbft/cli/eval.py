@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from sbft.cli import app, user_errors
-from sbft.cli.encode import (
+from sbft.cli.options import (
     BackendOption,
     BatchSizeOption,
     DeviceOption,
@@ -93,7 +93,7 @@ def evaluate(
     """
     from rich.console import Console
 
-    from sbft.inference import check_output
+    from sbft.files import check_output
     from sbft.report import metrics_table
     from sbft.run_folder import write_json
     from sbft.scoring import DataOptions, resolve_data, score_models

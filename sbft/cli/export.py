@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from sbft.cli import app, user_errors
-from sbft.cli.encode import ModelArg, TrustOption
+from sbft.cli.options import ModelArg, TrustOption
 from sbft.errors import SbftError
 
 
@@ -33,8 +33,7 @@ def export(
     ~/.cache/sbft/onnx/ ($SBFT_CACHE) when the model's folder is read-only, an installed package
     or a hub id, and are made again only when the model's files change.
     """
-    from sbft.backend import compare_with_torch
-    from sbft.inference import load_any
+    from sbft.inference.export import export_onnx
 
     if backend != "onnx":
         raise SbftError(
@@ -45,8 +44,6 @@ def export(
     if quantize not in (None, "int8"):
         raise SbftError(f"unknown quantization '{quantize}'", where="--quantize", fix="Use --quantize int8.")
     variant = "onnx-int8" if quantize else "onnx"
-    exported = load_any(model, device="cpu", backend=variant, trust_remote_code=trust_remote_code)
-    reference = load_any(model, device="cpu", trust_remote_code=trust_remote_code)
-    path = exported[0].model.path
-    typer.echo(f"{variant}: {path} ({path.stat().st_size / 1e6:.1f} MB)")
-    typer.echo(compare_with_torch(exported, reference))
+    result = export_onnx(model, variant, trust_remote_code=trust_remote_code)
+    typer.echo(f"{variant}: {result.path} ({result.path.stat().st_size / 1e6:.1f} MB)")
+    typer.echo(result.comparison)

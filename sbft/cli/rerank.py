@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
 from sbft.cli import app, user_errors
-from sbft.cli.encode import DeviceOption, ModelArg, ReplaceErrorsOption, TrustOption
+from sbft.cli.options import DeviceOption, ModelArg, ReplaceErrorsOption, TrustOption
 
 
 @app.command()
@@ -36,15 +35,12 @@ def rerank(
     replace_errors: ReplaceErrorsOption = False,
 ) -> None:
     """Score each candidate with a cross-encoder against the query, best first (ids are 0-based rows)."""
-    from sbft.cli.search import hit_json, print_hits
-    from sbft.inference import TextSource, load_reranker
-    from sbft.inference import rerank as order
+    from sbft.cli.output import echo_hits_json, print_hits
+    from sbft.inference import TextSource, rerank_candidates
 
     source = TextSource(candidates, column, replace_errors)
-    source.check()
-    reranker = load_reranker(model, device=device, trust_remote_code=trust_remote_code)
-    hits = order(reranker, query, list(source.texts()), top_k)
+    hits = rerank_candidates(model, query, source, top_k, device=device, trust_remote_code=trust_remote_code)
     if as_json:
-        typer.echo(json.dumps({"query": query, "hits": [hit_json(hit) for hit in hits]}, ensure_ascii=False))
+        echo_hits_json(query, hits)
     else:
         print_hits([(query, hits)])

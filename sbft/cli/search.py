@@ -1,15 +1,14 @@
-"""`sbft search MODEL --corpus FILE [QUERY...]` and `sbft similarity MODEL TEXT_A TEXT_B`."""
+"""`sbft search MODEL --corpus FILE [QUERY...]`: the corpus entries closest to each query."""
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from sbft.cli import app, user_errors
-from sbft.cli.encode import (
+from sbft.cli.options import (
     BackendOption,
     BatchSizeOption,
     DeviceOption,
@@ -82,10 +81,10 @@ def search(
     """
     from rich.console import Console
 
-    from sbft.inference import EncodeOptions, TextSource, load_reranker, rerank_hits, search_corpus
+    from sbft.cli.output import echo_hits_json, print_hits
+    from sbft.inference import EncodeOptions, TextSource, search_corpus
 
     texts = _queries(queries, queries_file, replace_errors)
-    reranker = load_reranker(rerank, device=device, trust_remote_code=trust_remote_code) if rerank else None
     errors = Console(stderr=True, highlight=False)
     results = search_corpus(
         model,
@@ -95,21 +94,18 @@ def search(
         cache=corpus_embeddings,
         options=EncodeOptions(batch_size=batch_size),
         say=lambda message: errors.print(f"[dim]{message}[/]"),
+        reranker=rerank,
         device=device,
         backend=backend,
         threads=threads,
         trust_remote_code=trust_remote_code,
         max_seq_length=max_seq_length,
     )
-    if reranker is not None:
-        results = [(query, rerank_hits(reranker, query, hits)) for query, hits in results]
     if as_json:
         for query, hits in results:
-            typer.echo(
-                json.dumps({"query": query, "hits": [hit_json(hit) for hit in hits]}, ensure_ascii=False)
-            )
-        return
-    print_hits(results)
+            echo_hits_json(query, hits)
+    else:
+        print_hits(results)
 
 
 def _queries(arguments: list[str] | None, path: str | None, replace_errors: bool) -> list[str]:
@@ -126,43 +122,3 @@ def _queries(arguments: list[str] | None, path: str | None, replace_errors: bool
             )
         path = STDIN
     return list(TextSource(path, replace_errors=replace_errors).texts())
-
-
-def hit_json(hit: Any) -> dict[str, Any]:
-    """A hit as JSON; `rerank_score` only when there is one."""
-    return {key: value for key, value in vars(hit).items() if key != "rerank_score" or value is not None}
-
-
-def print_hits(results: list) -> None:
-    """One table per query; reranked hits show the cross-encoder's score beside the retrieval one."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    for query, hits in results:
-        reranked = any(hit.rerank_score is not None for hit in hits)
-        table = Table(title=f"query: {query}", title_justify="left")
-        columns = ["rank", *(["rerank score"] if reranked else []), "score", "id", "text"]
-        for name in columns:
-            table.add_column(name, justify="left" if name == "text" else "right")
-        for hit in hits:
-            rerank_cell = [f"{hit.rerank_score:.4f}"] if reranked else []
-            table.add_row(str(hit.rank), *rerank_cell, f"{hit.score:.4f}", str(hit.id), hit.text)
-        console.print(table)
-
-
-@app.command()
-@user_errors
-def similarity(
-    model: ModelArg,
-    text_a: Annotated[str, typer.Argument(help="The first text.", show_default=False)],
-    text_b: Annotated[str, typer.Argument(help="The second text.", show_default=False)],
-    device: DeviceOption = None,
-    trust_remote_code: TrustOption = False,
-) -> None:
-    """Print the cosine similarity of two texts (a cross-encoder prints its score for the pair)."""
-    from sbft.inference import load_any
-    from sbft.inference import similarity as score
-
-    loaded = load_any(model, device=device, trust_remote_code=trust_remote_code)
-    typer.echo(f"{score(loaded, text_a, text_b):.4f}")

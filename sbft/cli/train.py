@@ -10,12 +10,8 @@ from typing import Annotated
 import typer
 
 from sbft.cli import app, user_errors
+from sbft.cli.options import SetOption
 from sbft.errors import SbftError
-
-SetOption = Annotated[
-    list[str] | None,
-    typer.Option("--set", help="Override a recipe field: key.path=value (repeatable).", show_default=False),
-]
 
 
 @app.command()

@@ -82,9 +82,9 @@ def score_models(
     quiet_libraries()
     tasks = [name for family in FAMILIES.values() for name in family.evaluators]
     if task is not None and task not in tasks:
-        raise SbftError(f"unknown task '{task}'", where="--task", fix=did_you_mean(task, tasks))
+        raise SbftError(f"unknown task '{task}'", where="task", fix=did_you_mean(task, tasks))
     if batch_size <= 0:
-        raise SbftError("the batch size must be positive", where="--batch-size")
+        raise SbftError("the batch size must be positive", where="batch_size")
     families = []
     for name in models:  # every model and the data are checked before the first slow evaluation
         check_model_reference(model_location(name), trust_remote_code)
@@ -266,7 +266,7 @@ def _from_hub(data: str, options: DataOptions) -> EvalData:
     if options.columns is None:
         raise SbftError(
             f"name the input columns of the hub dataset '{data}'",
-            where="--columns",
+            where="columns",
             fix="For example: --columns sentence1,sentence2 --label score.",
         )
     spec = DatasetSpec(

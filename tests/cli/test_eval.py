@@ -81,3 +81,12 @@ def test_errors_exit_2(cli, tmp_path, tiny_model, pair_score_files):
     taken.write_text("precious")
     assert cli("eval", str(tiny_model), data, "-o", str(taken)).exit_code == 2
     assert taken.read_text() == "precious"
+
+
+def test_onnx_backend_scores_like_torch(cli, model_copy, pair_score_files):
+    data = pair_score_files["test"]
+    scores = {
+        name: json.loads(cli("eval", model_copy, data, "--json", "--backend", name).stdout)[str(model_copy)]
+        for name in ("torch", "onnx")
+    }
+    assert all(abs(scores["onnx"][metric] - value) < 1e-4 for metric, value in scores["torch"].items())

@@ -1,4 +1,4 @@
-"""Faster CPU inference: a model's transformer run by ONNX Runtime, in fp32 or int8, and thread counts.
+"""Faster CPU inference: a model's transformer run by ONNX Runtime, in fp32 or int8.
 
 sentence-transformers runs ONNX through optimum-onnx, whose releases (up to 0.1.0) require
 transformers < 4.58 while sentence-transformers 6 requires transformers 5: the two cannot be
@@ -35,6 +35,8 @@ import torch
 
 from sbft.errors import SbftError, did_you_mean
 from sbft.files import atomic_path, write_json
+from sbft.inference.locations import model_folder, model_location
+from sbft.models import resolve_model_path
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 ONNX_FOLDER = "onnx"
@@ -50,51 +52,13 @@ CHECK_TOLERANCE = 1e-3
 """Largest difference of fp32 ONNX outputs from torch's; above it the export is refused."""
 
 
-# --- threads ---------------------------------------------------------------------------------
-
-
-def physical_cores() -> int:
-    """Physical cores among the CPUs this process may use (SMT siblings count once)."""
-    usable = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    if not usable:
-        return os.cpu_count() or 1
-    cores = set()
-    for cpu in usable:
-        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
-        try:
-            package = (topology / "physical_package_id").read_text().strip()
-            core = (topology / "core_id").read_text().strip()
-        except OSError:  # no sysfs topology (not Linux, or hidden): count logical CPUs
-            return len(usable)
-        cores.add((package, core))
-    return len(cores)
-
-
-def thread_count(threads: int | None = None) -> int:
-    """--threads, else OMP_NUM_THREADS, else one thread per physical core.
-
-    One per physical core is what BLAS-heavy inference runs best with: hyper-threads share a
-    core's vector units, and more threads than cores only add contention.
-    """
-    if threads is not None:
-        if threads <= 0:
-            raise SbftError("--threads must be positive", where="--threads")
-        return threads
-    try:
-        return max(1, int(os.environ["OMP_NUM_THREADS"]))
-    except (KeyError, ValueError):
-        return physical_cores()
-
-
 # --- which backend ---------------------------------------------------------------------------
 
 
 def check_backend(backend: str) -> None:
     """A known backend whose packages are installed; cheap, so run before loading anything."""
     if backend not in BACKENDS:
-        raise SbftError(
-            f"unknown backend '{backend}'", where="--backend", fix=did_you_mean(backend, BACKENDS)
-        )
+        raise SbftError(f"unknown backend '{backend}'", where="backend", fix=did_you_mean(backend, BACKENDS))
     if backend != "torch":
         require_onnxruntime()
 
@@ -130,7 +94,7 @@ def require_onnxruntime() -> None:
     if missing:
         raise SbftError(
             f"the ONNX backend needs {' and '.join(missing)}, which are not installed",
-            where="--backend",
+            where="backend",
             fix="Install them with `pip install 'sbft[onnx]'` (`make install` does), or use --backend torch.",
         )
 
@@ -183,9 +147,6 @@ def ensure_onnx(
     model: Any, name: str, backend: str, say: Callable[[str], None] = lambda message: None
 ) -> Path:
     """The ONNX file of `backend` for the model loaded from `name`: exported on first use, then reused."""
-    from sbft.inference import model_folder, model_location
-    from sbft.models import resolve_model_path
-
     folder = export_folder(name, Path(resolve_model_path(model_location(name))))
     target = folder / onnx_file_name(backend)
     fingerprint = weights_fingerprint(model_folder(name), name)
@@ -230,7 +191,7 @@ def _output_name(transformer: Any) -> str:
     if set(transformer.modality_config) != {"text"} or text.get("method") != "forward" or not outputs:
         raise SbftError(
             "only text models whose transformer is called with forward() can run on ONNX here",
-            where="--backend",
+            where="backend",
             fix="Use --backend torch for this model.",
         )
     return outputs if isinstance(outputs, str) else list(outputs)[-1]
@@ -393,31 +354,16 @@ def use_onnx(
     if model.device.type != "cpu":
         raise SbftError(
             f"--backend {backend} runs on the CPU, but the model is on {model.device}",
-            where="--backend",
+            where="backend",
             fix="Add --device cpu, or use --backend torch on a GPU.",
         )
     transformer = model[0] if len(model) else None
     if not isinstance(transformer, Transformer):
         raise SbftError(
             "the model does not start with a transformer module, so it cannot run on ONNX",
-            where="--backend",
+            where="backend",
             fix="Use --backend torch for this model.",
         )
     _output_name(transformer)
     path = ensure_onnx(model, name, backend, say)
     transformer.model = OnnxTransformer(path, transformer.model.config, backend, threads)
-
-
-def compare_with_torch(model: Any, reference: Any) -> str:
-    """How close the ONNX model's outputs are to torch's on PROBE_TEXTS, in one line."""
-    import numpy as np
-
-    if hasattr(model, "encode_query"):  # a bi-encoder: embeddings
-        got, expected = model.encode(PROBE_TEXTS), reference.encode(PROBE_TEXTS)
-        cosine = (got * expected).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(expected, axis=1)
-        return f"embeddings vs torch: cosine similarity >= {cosine.min():.6f}, largest difference " + (
-            f"{np.abs(got - expected).max():.1e}"
-        )
-    pairs = [PROBE_TEXTS, PROBE_TEXTS[::-1]]
-    difference = np.abs(np.asarray(model.predict(pairs)) - np.asarray(reference.predict(pairs))).max()
-    return f"scores vs torch: largest difference {difference:.1e}"

@@ -1,42 +1,31 @@
-"""ONNX backends and threads: outputs close to torch's, exports made once and redone when stale.
+"""sbft.inference.onnx: outputs close to torch's, exports made once and redone when stale.
 
 Correctness only, never speed (scripts/bench.py measures that). The tiny model is copied per
-test, so exports written beside it never leak into other tests' fixture folder.
+test (model_copy), so exports written beside it never leak into other tests' fixture folder.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 
 import numpy as np
 import onnx
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from sbft import backend
-from sbft.backend import backend_of, check_backend, export_folder, physical_cores, thread_count
-from sbft.cli import app
 from sbft.errors import SbftError
-from sbft.inference import load_any
-from tests.helpers import STSB_DIR, run_sbft, sentences
+from sbft.inference import onnx as onnx_backend
+from sbft.inference.export import export_onnx
+from sbft.inference.loading import load_any
+from sbft.inference.onnx import backend_of, check_backend, export_folder
+from tests.helpers import STSB_DIR, sentences
 
 TEXTS = [*sentences(6, 40), "", " ".join(sentences(30, 41))]  # an empty and a truncated text too
 
 
-def invoke(*args: str):
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
-
-
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-
-
-@pytest.fixture()
-def model_copy(tiny_model, tmp_path):
-    return shutil.copytree(tiny_model, tmp_path / "tiny")
 
 
 def test_onnx_embeddings_match_torch(model_copy):
@@ -73,73 +62,36 @@ def test_export_once_and_again_when_the_model_changes(model_copy):
 def test_read_only_models_export_to_the_cache(model_copy, tmp_path, monkeypatch):
     monkeypatch.setenv("SBFT_CACHE", str(tmp_path / "cache"))
     assert export_folder(str(model_copy), model_copy) == model_copy / "onnx"
-    monkeypatch.setattr(backend.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(onnx_backend.os, "access", lambda path, mode: False)
     cached = export_folder(str(model_copy), model_copy)
     assert cached.parent.parent == tmp_path / "cache" / "onnx" and cached.parent.name.startswith("tiny-")
     hub = export_folder("org/some-model", tmp_path / "not-a-folder")
     assert hub.parent.name.startswith("some-model-") and hub != cached
 
 
-def test_threads(monkeypatch):
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    assert 1 <= physical_cores() <= (os.cpu_count() or 1)
-    assert thread_count() == physical_cores() and thread_count(3) == 3
-    monkeypatch.setenv("OMP_NUM_THREADS", "5")
-    assert thread_count() == 5 and thread_count(2) == 2
-    with pytest.raises(SbftError, match="--threads must be positive"):
-        thread_count(0)
-
-
 def test_backend_errors(monkeypatch):
-    with pytest.raises(SbftError, match="Did you mean 'onnx-int8'"):
+    with pytest.raises(SbftError, match="Did you mean 'onnx-int8'") as error:
         check_backend("onnx_int8")
+    assert error.value.where == "backend"
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     with pytest.raises(SbftError, match=r"needs onnx and onnxruntime.*pip install 'sbft\[onnx\]'"):
         check_backend("onnx")
 
 
-def test_cli_encode_eval_search_export(model_copy, tmp_path, pair_score_files):
-    texts = tmp_path / "texts.txt"
-    texts.write_text("\n".join(TEXTS[:6]) + "\n", encoding="utf-8")
-    for name in ("torch", "onnx"):
-        output = str(tmp_path / f"{name}.npy")
-        result = invoke("encode", str(model_copy), str(texts), "-o", output, "--backend", name)
-        assert result.exit_code == 0, result.output
-    np.testing.assert_allclose(np.load(tmp_path / "onnx.npy"), np.load(tmp_path / "torch.npy"), atol=1e-5)
-
-    data = str(pair_score_files["test"])
-    scores = {
-        name: json.loads(invoke("eval", str(model_copy), data, "--json", "--backend", name).stdout)
-        for name in ("torch", "onnx")
-    }
-    assert scores["onnx"][str(model_copy)] == pytest.approx(scores["torch"][str(model_copy)], abs=1e-4)
-
-    cache = tmp_path / "corpus.npy"
-    args = ("search", str(model_copy), "--corpus", str(texts), "--corpus-embeddings", str(cache), "--json")
-    torch_hits = invoke(*args, TEXTS[0]).stdout
-    onnx_run = run_sbft(*args, TEXTS[0], "--backend", "onnx", "--threads", "1")
-    assert onnx_run.returncode == 0, onnx_run.stderr
-    assert "the model or its settings changed" in onnx_run.stderr  # the torch cache is not reused
-    ids = [[hit["id"] for hit in json.loads(out)["hits"]] for out in (torch_hits, onnx_run.stdout)]
-    assert ids[0] == ids[1]
-
-    exported = invoke("export", str(model_copy), "--quantize", "int8")
-    assert exported.exit_code == 0
-    assert "qint8" in exported.stdout and "cosine similarity >=" in exported.stdout
+def test_export_onnx_reports_how_close_it_is(model_copy):
+    result = export_onnx(str(model_copy), "onnx-int8")
+    assert result.path.parent == model_copy / "onnx" and "qint8" in result.path.name
+    assert result.comparison.startswith("embeddings vs torch: cosine similarity >=")
+    assert (model_copy / "onnx" / "model.onnx").is_file()  # int8 is quantized from the fp32 export
 
 
-def test_cli_errors_exit_2(model_copy, tmp_path):
-    texts = tmp_path / "texts.txt"
-    texts.write_text("a\n", encoding="utf-8")
-    for args, message in (
-        (("encode", str(model_copy), str(texts), "--backend", "onnxx"), "Did you mean 'onnx'"),
-        (("encode", str(model_copy), str(texts), "--threads", "0"), "--threads must be positive"),
-        (("export", str(model_copy), "--backend", "openvino"), "cannot export to 'openvino'"),
-        (("export", str(model_copy), "--quantize", "int4"), "Use --quantize int8"),
-    ):
-        result = invoke(*args)
-        assert result.exit_code == 2 and message in result.output, result.output
-    assert not (model_copy / "onnx").exists()  # nothing was exported
+def test_exports_respect_the_umask(model_copy):
+    load_any(str(model_copy), backend="onnx")
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("model.onnx", "sbft-export.json"):
+        assert (model_copy / "onnx" / name).stat().st_mode & 0o777 == 0o666 & ~umask
+    assert not list((model_copy / "onnx").glob(".*partial"))
 
 
 @pytest.mark.slow

@@ -1,0 +1,48 @@
+"""Typer options shared by several commands, so each reads and documents the same everywhere."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+ModelArg = Annotated[
+    str,
+    typer.Argument(
+        help="A run folder of `sbft train`, a saved model folder, or a hub id "
+        "(sentence-transformers/all-MiniLM-L6-v2 works offline).",
+        show_default=False,
+    ),
+]
+DeviceOption = Annotated[
+    str | None, typer.Option(help="cpu, cuda, cuda:1, mps... (default: the best available).")
+]
+BatchSizeOption = Annotated[int, typer.Option(help="Texts per forward pass.")]
+MaxSeqLengthOption = Annotated[
+    int | None, typer.Option(help="Tokens kept per text; longer texts are truncated (default: the model's).")
+]
+TrustOption = Annotated[
+    bool, typer.Option(help="Allow a model that runs custom code from its repository (read it first).")
+]
+ReplaceErrorsOption = Annotated[
+    bool,
+    typer.Option(help="Replace bytes that are not UTF-8 with U+FFFD instead of stopping with an error."),
+]
+OverwriteOption = Annotated[bool, typer.Option(help="Replace an existing output file.")]
+BackendOption = Annotated[
+    str,
+    typer.Option(
+        help="torch, onnx or onnx-int8: onnx runs the transformer with ONNX Runtime, faster on CPU; "
+        "onnx-int8 also quantizes its weights. Exported on first use and kept (see `sbft export`)."
+    ),
+]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(
+        help="CPU threads (default: OMP_NUM_THREADS, else one per physical core).", show_default=False
+    ),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a recipe field: key.path=value (repeatable).", show_default=False),
+]

@@ -1,0 +1,26 @@
+"""`sbft similarity MODEL TEXT_A TEXT_B`: how alike two texts are, by the model's own measure."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sbft.cli import app, user_errors
+from sbft.cli.options import DeviceOption, ModelArg, TrustOption
+
+
+@app.command()
+@user_errors
+def similarity(
+    model: ModelArg,
+    text_a: Annotated[str, typer.Argument(help="The first text.", show_default=False)],
+    text_b: Annotated[str, typer.Argument(help="The second text.", show_default=False)],
+    device: DeviceOption = None,
+    trust_remote_code: TrustOption = False,
+) -> None:
+    """Print the cosine similarity of two texts (a cross-encoder prints its score for the pair)."""
+    from sbft.inference import compare_texts
+
+    score = compare_texts(model, text_a, text_b, device=device, trust_remote_code=trust_remote_code)
+    typer.echo(f"{score:.4f}")

@@ -1,0 +1,164 @@
+"""Embedding texts with a bi-encoder: encode options, token-sorted batches, stream-wide quantization."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sbft.errors import SbftError, did_you_mean
+
+if TYPE_CHECKING:
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+PRECISIONS = ("float32", "int8", "uint8", "binary", "ubinary")
+
+
+@dataclass
+class EncodeOptions:
+    """Arguments of SentenceTransformer.encode that sbft exposes."""
+
+    batch_size: int = 32
+    normalize: bool = False
+    precision: str = "float32"
+    truncate_dim: int | None = None
+    prompt: str | None = None
+    prompt_name: str | None = None
+
+    def check(self) -> None:
+        """Checks that need no model: run them before loading one."""
+        if self.batch_size <= 0:
+            raise SbftError("the batch size must be positive", where="batch_size")
+        if self.precision not in PRECISIONS:
+            raise SbftError(
+                f"unknown precision '{self.precision}'",
+                where="precision",
+                fix=did_you_mean(self.precision, PRECISIONS),
+            )
+        if self.truncate_dim is not None and self.truncate_dim <= 0:
+            raise SbftError("--truncate-dim must be positive", where="truncate_dim")
+        if self.prompt is not None and self.prompt_name is not None:
+            raise SbftError(
+                "--prompt and --prompt-name both give a prompt", fix="Pass one of them, not both."
+            )
+
+    def check_model(self, model: SentenceTransformer) -> None:
+        dimension = model.get_embedding_dimension()
+        if self.truncate_dim is not None and dimension and self.truncate_dim > dimension:
+            raise SbftError(
+                f"--truncate-dim {self.truncate_dim} is larger than the model's {dimension} dimensions",
+                where="truncate_dim",
+                fix=f"Use at most {dimension} (Matryoshka models keep their quality at a power of two).",
+            )
+        if self.prompt_name is not None and self.prompt_name not in model.prompts:
+            names = ", ".join(model.prompts) or "none"
+            raise SbftError(
+                f"the model has no prompt named '{self.prompt_name}' (its prompts: {names})",
+                where="prompt_name",
+                fix=did_you_mean(self.prompt_name, model.prompts)
+                if model.prompts
+                else "Give the prompt text itself with --prompt.",
+            )
+
+
+class Encoder:
+    """Embeds windows of texts with model.encode; every window is quantized the same way.
+
+    A window is sorted by token count once and handed to model.encode `step` texts at a time:
+    batches stay as full as in one big call, and the progress line moves between calls.
+    model.encode itself sorts by characters, which pads a batch to its longest text in tokens:
+    on 10,000 STSb sentences, sorting by tokens pads 23% fewer tokens (155k against 201k), for
+    one extra pass of the fast tokenizer (about 1% of the encoding time).
+
+    int8/uint8 quantization maps each dimension's range onto 256 buckets. The ranges come from
+    the first window (up to WINDOW texts) and stay fixed for the rest of the stream, values
+    outside them are clipped: an input that fits one window gets exactly what
+    `model.encode(texts, precision=...)` returns, and a longer one is quantized consistently.
+    """
+
+    def __init__(
+        self, model: SentenceTransformer, options: EncodeOptions, role: str = "text", step: int | None = None
+    ) -> None:
+        options.check()
+        options.check_model(model)
+        self.model = model
+        self.options = options
+        methods = {"text": model.encode, "query": model.encode_query, "document": model.encode_document}
+        self._encode = methods[role]
+        self.step = step or options.batch_size * 8
+        """Texts per model.encode call: a few batches, so progress moves often."""
+        self.calibration: np.ndarray | None = None
+        """The first window's float embeddings: the int8/uint8 ranges of the whole stream."""
+        self.seconds = 0.0
+        self.count = 0
+
+    def _token_counts(self, texts: list[str]) -> list[int]:
+        """Tokens per text (characters for a model without a text tokenizer)."""
+        tokenizer = getattr(self.model[0], "tokenizer", None) if len(self.model) else None
+        if not callable(tokenizer) or not hasattr(tokenizer, "model_max_length"):
+            return [len(text) for text in texts]
+        limit = getattr(self.model, "max_seq_length", None)  # longer texts are truncated anyway
+        ids = tokenizer(
+            texts,
+            add_special_tokens=False,
+            truncation=isinstance(limit, int),
+            max_length=limit if isinstance(limit, int) else None,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            verbose=False,
+        )["input_ids"]
+        return [len(text_ids) for text_ids in ids]
+
+    def encode(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Embeddings of `texts`, in their order, at the requested precision."""
+        import numpy as np
+        from sentence_transformers.util import quantize_embeddings
+
+        if not texts:
+            return self.empty()
+        started = time.perf_counter()
+        order = np.argsort([-length for length in self._token_counts(texts)], kind="stable")
+        result = None
+        for start in range(0, len(texts), self.step):
+            index = order[start : start + self.step]
+            embeddings = self._encode(
+                [texts[i] for i in index],
+                batch_size=self.options.batch_size,
+                normalize_embeddings=self.options.normalize,
+                truncate_dim=self.options.truncate_dim,
+                prompt=self.options.prompt,
+                prompt_name=self.options.prompt_name,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            if result is None:
+                result = np.empty((len(texts), embeddings.shape[1]), dtype=embeddings.dtype)
+            result[index] = embeddings
+            if progress:
+                progress(len(index))
+        precision = self.options.precision
+        if precision in ("int8", "uint8"):
+            if self.calibration is None:
+                if len(result) < 2:
+                    raise SbftError(
+                        f"{precision} quantization needs at least 2 texts to calibrate its ranges",
+                        where="precision",
+                        fix="Encode more texts at once, or use float32 or binary.",
+                    )
+                self.calibration = result
+            result = quantize_embeddings(result, precision, calibration_embeddings=self.calibration)
+        elif precision != "float32":
+            result = quantize_embeddings(result, precision)
+        self.seconds += time.perf_counter() - started
+        self.count += len(texts)
+        return result
+
+    def empty(self) -> np.ndarray:
+        """Zero rows of the width and type this encoder produces (the output of empty input)."""
+        import numpy as np
+        from sentence_transformers.util import quantize_embeddings
+
+        width = self.options.truncate_dim or self.model.get_embedding_dimension()
+        return quantize_embeddings(np.zeros((0, width), dtype=np.float32), self.options.precision)

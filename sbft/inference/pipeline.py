@@ -1,0 +1,128 @@
+"""`sbft encode`: a stream of texts in, a file of embeddings out, one window at a time.
+
+Texts are read a window at a time (WINDOW texts), sorted by token count inside the window so
+batches carry little padding, encoded, put back in input order and written before the next
+window is read. Memory therefore holds one window of texts and embeddings, whatever the input's
+size, and output row i is always input row i. Duplicates are encoded again, and texts longer than
+the model's max_seq_length are truncated to it (by tokens).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import IO, Any
+
+from sbft.files import check_output
+from sbft.inference.encoder import EncodeOptions, Encoder
+from sbft.inference.loading import load_encoder
+from sbft.inference.sources import WINDOW, TextSource, windows
+from sbft.inference.writers import EmbeddingWriter, output_format
+
+
+@dataclass
+class EncodeStats:
+    """What an encode run did. encode_s is model time only; stream_s adds reading and writing."""
+
+    texts: int
+    encode_s: float
+    stream_s: float
+    load_s: float = 0.0
+    """Importing sentence-transformers and loading the model."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "texts": self.texts,
+            "load_s": round(self.load_s, 4),
+            "encode_s": round(self.encode_s, 4),
+            "stream_s": round(self.stream_s, 4),
+            "encode_texts_per_s": round(self.texts / self.encode_s, 2) if self.encode_s else None,
+            "stream_texts_per_s": round(self.texts / self.stream_s, 2) if self.stream_s else None,
+        }
+
+
+def encode_texts(
+    encoder: Encoder,
+    texts: Iterable[str],
+    output: str | None,
+    *,
+    stdout: IO[bytes] | None = None,
+    progress: bool | None = None,
+    window: int = WINDOW,
+) -> EncodeStats:
+    """Embed `texts` into `output` (.npy, .jsonl, .csv, .parquet; None: jsonl on stdout).
+
+    One window at a time is read, encoded and written before the next is read.
+    """
+    started = time.perf_counter()
+    with Progress(enabled=progress) as bar, EmbeddingWriter(output, stdout=stdout) as writer:
+        for chunk in windows(texts, window):
+            writer.write(chunk, encoder.encode(chunk, progress=bar.advance))
+        writer.close(encoder.empty())
+    return EncodeStats(encoder.count, encoder.seconds, time.perf_counter() - started)
+
+
+def encode_file(
+    model: str,
+    source: TextSource,
+    output: str | None,
+    options: EncodeOptions,
+    *,
+    overwrite: bool = False,
+    stdin: IO[bytes] | None = None,
+    stdout: IO[bytes] | None = None,
+    progress: bool | None = None,
+    **model_options: Any,
+) -> EncodeStats:
+    """`sbft encode`: check everything cheap, load the model, then stream `source` into `output`.
+
+    `model_options` go to load_encoder (device, trust_remote_code, max_seq_length).
+    """
+    source.check()
+    output_format(output)
+    check_output(output, overwrite)
+    options.check()
+    started = time.perf_counter()
+    encoder = Encoder(load_encoder(model, **model_options), options)
+    load_s = time.perf_counter() - started
+    stats = encode_texts(encoder, source.texts(stdin), output, stdout=stdout, progress=progress)
+    stats.load_s = load_s
+    return stats
+
+
+class Progress:
+    """Texts done and texts/s on stderr, only when stderr is a terminal (never on stdout)."""
+
+    def __init__(self, enabled: bool | None = None) -> None:
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self._bar: Any = None
+
+    def __enter__(self) -> Progress:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import Progress as Bar
+            from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._bar = Bar(
+                SpinnerColumn(),
+                TextColumn("encoded {task.completed:,.0f} texts, {task.fields[rate]}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("encode", total=None, rate="")
+            self._started = time.perf_counter()
+        return self
+
+    def advance(self, count: int) -> None:
+        if self._bar is not None:
+            done = self._bar.tasks[0].completed + count
+            rate = done / max(time.perf_counter() - self._started, 1e-9)
+            self._bar.update(self._task, completed=done, rate=f"{rate:,.0f} texts/s")
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
