@@ -28,8 +28,9 @@ from sbft.quiet import quiet_libraries
 from sbft.recipe import Recipe, dump_recipe, load_recipe, redact
 
 if TYPE_CHECKING:
-
+    from sbft.check import Plan
     from sbft.data import PreparedDataset
+
 
 @dataclass
 class RunResult:
@@ -43,14 +44,17 @@ def train(
     *,
     overwrite: bool = False,
     resume: bool = False,
+    keep_checkpoints: bool = False,
     quiet: bool = False,
     console: Console | None = None,
 ) -> RunResult:
     """Run a whole recipe and return the run folder and its metrics.
 
     With `resume`, continue the run in `recipe.run_dir` from its last checkpoint; `quiet`
-    prints only errors and the final tables. Under torchrun / accelerate every process trains,
-    and only the main one prints and writes the run folder.
+    prints only errors and the final tables; `keep_checkpoints` keeps checkpoints/ once the run
+    finished. Everything is checked before the run folder is touched, and a run that stops early
+    leaves a folder that the next attempt can use (see sbft.run_folder). Under torchrun /
+    accelerate every process trains, and only the main one prints and writes the run folder.
     """
     from sbft.check import preflight, print_plan
 
@@ -58,14 +62,79 @@ def train(
     console = console if main and console else Console(quiet=not main)
     say = Console(quiet=True) if quiet else console  # progress that -q leaves out
     run_dir = recipe.run_dir
-    checkpoint = _last_checkpoint(run_dir) if resume else None
-    if main and not resume:
-        run_folder.ensure_fresh(run_dir, overwrite)
-    started = time.perf_counter()
-    quiet_libraries()
-    say.print(f"[bold]sbft train[/] {recipe.name} -> {run_dir}" + (" (resuming)" if resume else ""))
-    plan = preflight(recipe)
-    print_plan(plan, say)
+    if main:
+        if resume:
+            folder = run_folder.check_resume(run_dir)
+        else:
+            folder = run_folder.check_start(run_dir, overwrite=overwrite, recipe=recipe)
+        if resume and folder.finished:
+            console.print(
+                f"'{run_dir}' holds a finished run: there is nothing to resume. "
+                f"Its model: {run_dir / run_folder.MODEL}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            return RunResult(run_dir=run_dir, metrics=_read_metrics(run_dir))
+    progress = _Progress()
+    try:
+        started = time.perf_counter()
+        quiet_libraries()
+        say.print(f"[bold]sbft train[/] {recipe.name} -> {run_dir}" + (" (resuming)" if resume else ""))
+        plan = preflight(recipe)
+        print_plan(plan, say)
+        progress.stage = "loading the model, before training started"
+        claim = (
+            run_folder.claim(run_dir, overwrite=overwrite, resume=resume, keep_checkpoints=keep_checkpoints)
+            if main
+            else contextlib.nullcontext()
+        )
+        with claim as progress.claim:
+            for note in progress.claim.notes if progress.claim else ():
+                console.print(f"[bold yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+            return _run(recipe, plan, progress, resume=resume, quiet=quiet, console=console, started=started)
+    except KeyboardInterrupt:
+        console.print(
+            f"[bold yellow]interrupted[/] during {progress.stage}. {progress.next_step()}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return RunResult(run_dir=run_dir, metrics={}, interrupted=True)
+    except SbftError as error:
+        if progress.claim is None:
+            raise
+        fix = " ".join(part for part in (error.fix, progress.next_step()) if part)
+        raise SbftError(error.what, where=error.where, fix=fix) from None
+    except Exception:
+        if progress.claim is not None:
+            Console(stderr=True).print(f"sbft: {progress.next_step()}", highlight=False, soft_wrap=True)
+        raise
+
+
+@dataclass
+class _Progress:
+    """How far a run got, for the message when it stops early."""
+
+    stage: str = "the checks"
+    claim: run_folder.Claim | None = None
+
+    def next_step(self) -> str:
+        return self.claim.next_step() if self.claim else "Nothing was written."
+
+
+def _run(
+    recipe: Recipe,
+    plan: Plan,
+    progress: _Progress,
+    *,
+    resume: bool,
+    quiet: bool,
+    console: Console,
+    started: float,
+) -> RunResult:
+    """From the model to the saved run, in a run folder claimed for this run (by the main process)."""
+    main, claim, run_dir = is_main_process(), progress.claim, recipe.run_dir
+    say = Console(quiet=True) if quiet else console
+    checkpoint = run_folder.newest_checkpoint(run_dir) if resume else None
 
     from transformers import PrinterCallback, ProgressCallback
 
@@ -88,12 +157,12 @@ def train(
     test_evaluator = build_evaluator(datasets, "test", eval_batch) if recipe.evaluation.test else None
 
     if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
         resolved = dataclasses.replace(plan.recipe, output_dir=str(run_dir))
         (run_dir / run_folder.RECIPE).write_text(dump_recipe(resolved), encoding="utf-8")  # for --resume
     metrics = (
         _read_metrics(run_dir) if resume else {"status": "training", "baseline_dev": {}, "baseline_test": {}}
     )
+    progress.stage = "the baseline evaluation, before training started"
     if not resume and recipe.evaluation.baseline:
         metrics["baseline_dev"] = evaluate(dev_evaluator, model)
         metrics["baseline_test"] = evaluate(test_evaluator, model)
@@ -121,8 +190,10 @@ def train(
     # Our callback prints the logs; the trainer's own printers would repeat them as raw dicts.
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
+    progress.stage = "training"
     with stopper.catching_signals(), callback:
         output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    progress.stage = "the final evaluation and save"
 
     metrics["evaluations"] = run_folder.read_evaluations(run_dir)
     if stopper.stopped:
@@ -130,9 +201,11 @@ def train(
         if main:
             run_folder.write_json(run_dir / run_folder.METRICS, metrics)
             write_report(run_dir)
+        aside = run_dir / run_folder.REPLACED
+        waiting = f"\nThe run it replaces waits in {aside} until then." if aside.is_dir() else ""
         console.print(
             f"[bold yellow]interrupted[/] after step {output.global_step}; a checkpoint is saved. "
-            f"Resume with:\n  sbft train --resume {run_dir}",
+            f"Resume with:\n  sbft train --resume {run_dir}{waiting}",
             highlight=False,
             soft_wrap=True,
         )
@@ -158,9 +231,11 @@ def train(
         run_folder.write_json(run_dir / run_folder.METRICS, metrics)
         run_info = {"wall_time_s": round(time.perf_counter() - started, 2), **_distribution(plan)}
         run_folder.write_json(run_dir / run_folder.RUN_INFO, {**run_info, **run_folder.environment()})
-        run_folder.write_json(run_dir / "training_args.json", redact(args.to_dict()))
+        run_folder.write_json(run_dir / run_folder.TRAINING_ARGS, redact(args.to_dict()))
         write_report(run_dir)
-    _print_summary(console, metrics, run_dir)
+    if claim is not None:
+        claim.finish()
+        _print_summary(console, metrics, run_dir, claim.keep_checkpoints)
     return RunResult(run_dir=run_dir, metrics=metrics)
 
 
@@ -179,8 +254,8 @@ def _distribution(plan: Any) -> dict[str, Any]:
     }
 
 
-def _print_summary(console: Console, metrics: dict[str, Any], run_dir: Path) -> None:
-    """The closing tables: each metric, base vs fine-tuned, and the difference."""
+def _print_summary(console: Console, metrics: dict[str, Any], run_dir: Path, kept: bool) -> None:
+    """The closing tables: each metric, base vs fine-tuned, and the difference; where it all is."""
     from sbft.report import comparison_table
 
     tuned_dev = metrics.get("fine_tuned_dev", metrics["final_dev"])
@@ -202,7 +277,8 @@ def _print_summary(console: Console, metrics: dict[str, Any], run_dir: Path) -> 
         )
     console.print(
         f"[bold green]saved[/] {run_dir / run_folder.MODEL} ({metrics['selected']} model); "
-        f"report {run_dir / 'report.md'}",
+        f"report {run_dir / run_folder.REPORT}; run folder {_megabytes(run_folder.folder_size(run_dir))}"
+        + (" with its checkpoints" if kept else " (checkpoints removed)"),
         highlight=False,
         soft_wrap=True,
     )
@@ -233,33 +309,23 @@ def _base_is_better(metrics: dict[str, Any]) -> bool:
 
 def resume_recipe(run_dir: Path) -> Recipe:
     """The recipe a run was started with (resolved, so it reproduces the run exactly)."""
-    path = run_dir / run_folder.RECIPE
-    if not path.is_file():
-        raise SbftError(
-            f"'{run_dir}' is not a run folder (it has no {run_folder.RECIPE})",
-            fix="Pass the folder that `sbft train` printed when the run was interrupted.",
-        )
-    recipe = load_recipe(path)
+    run_folder.check_resume(run_dir)
+    recipe = load_recipe(run_dir / run_folder.RECIPE)
     recipe.output_dir = str(run_dir)
     return recipe
 
 
-def _last_checkpoint(run_dir: Path) -> Path:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    folder = run_dir / run_folder.CHECKPOINTS
-    last = get_last_checkpoint(str(folder)) if folder.is_dir() else None
-    if last is None:
-        raise SbftError(
-            f"the run in '{run_dir}' has no checkpoint to resume from",
-            fix="Start it again with `sbft train RECIPE -o RUN_DIR --overwrite`.",
-        )
-    return Path(last)
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
 
 
 def _read_metrics(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / run_folder.METRICS
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    """metrics.json as far as the run got; missing or unreadable, a run without a baseline."""
+    try:
+        read = json.loads((run_dir / run_folder.METRICS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        read = {}
+    return {"status": "training", "baseline_dev": {}, "baseline_test": {}, **read}
 
 
 class GracefulStop(TrainerCallback):

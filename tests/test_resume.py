@@ -74,6 +74,7 @@ def test_interrupt_then_resume(tmp_path, tiny_model):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "finished" and (run_dir / "model" / "model.safetensors").is_file()
     assert metrics["training"]["steps"] == 120  # 480 rows / 8 per batch x 2 epochs
+    assert not (run_dir / "checkpoints").exists()  # finished: the checkpoints did their job
 
     straight = run_sbft("train", str(recipe), "-o", str(tmp_path / "straight"))
     assert straight.returncode == 0, straight.stderr

@@ -22,7 +22,16 @@ def train(
         Path | None, typer.Option("--output-dir", "-o", help="Run folder (overrides the recipe's).")
     ] = None,
     overrides: SetOption = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace a run already in the output folder.")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            help="Replace the sbft run in the output folder (only the files sbft wrote there), "
+            "once the new run has finished."
+        ),
+    ] = False,
+    keep_checkpoints: Annotated[
+        bool, typer.Option(help="Keep checkpoints/ once the run has finished (removed by default).")
+    ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only errors and the final tables.")
     ] = False,
@@ -37,7 +46,8 @@ def train(
 ) -> None:
     """Fine-tune a model as the recipe says: check, baseline, train, test, save.
 
-    Ctrl-C (or SIGTERM) stops after the current step with a checkpoint; resume with --resume.
+    Ctrl-C (or SIGTERM) stops after the current step with a checkpoint; resume with --resume,
+    which continues the run exactly as it started (only -q may be added).
     """
     if nproc is not None and nproc > 1 and "LOCAL_RANK" not in os.environ:
         raise typer.Exit(_launch_with_torchrun(nproc))
@@ -51,14 +61,32 @@ def train(
             fix="For example: sbft train configs/quickstart.yaml",
         )
     if resume is not None:
+        _refuse_changes_on_resume(resume, overrides, output_dir, overwrite, keep_checkpoints)
         loaded = resume_recipe(resume)
     else:
         loaded = load_recipe(recipe, overrides)
         if output_dir is not None:
             loaded.output_dir = str(output_dir)
-    result = run_training(loaded, overwrite=overwrite, resume=resume is not None, quiet=quiet)
+    result = run_training(
+        loaded, overwrite=overwrite, resume=resume is not None, keep_checkpoints=keep_checkpoints, quiet=quiet
+    )
     if result.interrupted:
         raise typer.Exit(130)
+
+
+def _refuse_changes_on_resume(
+    run_dir: Path, overrides: list[str] | None, output_dir: Path | None, overwrite: bool, keep: bool
+) -> None:
+    """A resume continues the run exactly as it started: its recipe, folder and options."""
+    options = {"--set": overrides, "-o": output_dir, "--overwrite": overwrite, "--keep-checkpoints": keep}
+    given = [flag for flag, value in options.items() if value]
+    if given:
+        raise SbftError(
+            f"--resume continues the run in '{run_dir}' exactly as it started, so it takes no "
+            + " / ".join(given),
+            fix=f"Only -q/--quiet may be added. To change the run, start a new one from its recipe: "
+            f"sbft train {run_dir / 'recipe.yaml'} -o NEW_FOLDER --set KEY=VALUE",
+        )
 
 
 def _launch_with_torchrun(nproc: int) -> int:

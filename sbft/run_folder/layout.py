@@ -1,13 +1,4 @@
-"""The run folder: one place with predictable names for everything a run made.
-
-RUN_DIR/
-  model/           the final model (SentenceTransformer(RUN_DIR/model)), with its model card
-  metrics.json     baseline_dev, baseline_test, final_dev, test, evaluations, training
-  metrics.jsonl    every log entry as it arrived (training loss, lr, evaluations)
-  recipe.yaml      the resolved recipe, every default filled in: rerun it with `sbft train`
-  run.json         package versions, machine, timings
-  checkpoints/     trainer checkpoints (for resuming)
-"""
+"""A run folder's names, reading the files a run leaves there, and saving its model in one step."""
 
 from __future__ import annotations
 
@@ -19,36 +10,100 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sbft.errors import SbftError
-from sbft.files import write_json  # noqa: F401 (run_folder.write_json, used by train)
-
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+MARKER = ".sbft-run"
+LOCK = ".sbft-lock"
+REPLACED = ".sbft-replaced"
 MODEL = "model"
 METRICS = "metrics.json"
 METRICS_LOG = "metrics.jsonl"
 RECIPE = "recipe.yaml"
 RUN_INFO = "run.json"
+TRAINING_ARGS = "training_args.json"
+REPORT = "report.md"
+PLOTS = "plots"
 CHECKPOINTS = "checkpoints"
+OWNED = (MODEL, METRICS, METRICS_LOG, RECIPE, RUN_INFO, TRAINING_ARGS, REPORT, PLOTS, CHECKPOINTS)
+"""What a run writes, and all that replacing a run may delete (with atomic writes' .*.partial)."""
 PACKAGES = ("sbft", "sentence-transformers", "transformers", "torch", "datasets", "accelerate")
 
 
-def ensure_fresh(run_dir: Path, overwrite: bool) -> None:
-    """Never overwrite a finished or started run without being asked to."""
-    markers = [run_dir / name for name in (MODEL, METRICS, METRICS_LOG, CHECKPOINTS)]
-    if not any(m.exists() for m in markers):
-        return
-    if not overwrite:
-        raise SbftError(
-            f"the output folder '{run_dir}' already holds a run",
-            fix="Choose another folder with -o/--output-dir, or pass --overwrite to replace it.",
-        )
-    for marker in markers:
-        if marker.is_dir():
-            shutil.rmtree(marker)
-        elif marker.exists():
-            marker.unlink()
+def is_owned(name: str) -> bool:
+    """A file or folder that sbft wrote in a run folder (the marker and the lock aside)."""
+    return name in OWNED or (name.startswith(".") and name.endswith(".partial"))
+
+
+def read_marker(run_dir: Path) -> dict[str, Any] | None:
+    """The marker's content; None without a marker, {} for one that cannot be read."""
+    path = run_dir / MARKER
+    if not path.is_file():
+        return None
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return content if isinstance(content, dict) else {}
+
+
+def newest_checkpoint(run_dir: Path) -> Path | None:
+    complete = checkpoints(run_dir)[0]
+    return complete[-1] if complete else None
+
+
+def checkpoints(run_dir: Path) -> tuple[list[Path], list[Path]]:
+    """(complete, incomplete) checkpoint folders, oldest first.
+
+    The trainer writes trainer_state.json last, so a checkpoint is complete when that file reads
+    as JSON and the weights are there; a run killed while saving leaves one without them.
+    """
+    folder = run_dir / CHECKPOINTS
+    found = []
+    for path in folder.glob("checkpoint-*") if folder.is_dir() else ():
+        step = path.name.removeprefix("checkpoint-")
+        if step.isdigit() and path.is_dir():
+            found.append((int(step), path))
+    complete, incomplete = [], []
+    for _, path in sorted(found):
+        (complete if _is_complete(path) else incomplete).append(path)
+    return complete, incomplete
+
+
+def _is_complete(checkpoint: Path) -> bool:
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return any(checkpoint.glob("**/*.safetensors")) or any(checkpoint.glob("**/pytorch_model.bin"))
+
+
+def read_log(run_dir: Path) -> list[dict[str, Any]]:
+    """The entries of metrics.jsonl; a line cut short by a killed run is left out."""
+    path = run_dir / METRICS_LOG
+    if not path.is_file():
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
+
+
+def read_evaluations(run_dir: Path) -> list[dict[str, Any]]:
+    """Every evaluation logged during training, one entry per step (several dev sets merged)."""
+    by_step: dict[int, dict[str, Any]] = {}
+    for entry in read_log(run_dir):
+        metrics = {k.removeprefix("eval_"): v for k, v in entry.items() if k.startswith("eval_")}
+        if metrics and "step" in entry:
+            by_step.setdefault(entry["step"], {"step": entry["step"], "epoch": entry.get("epoch")}).update(
+                metrics
+            )
+    return list(by_step.values())
 
 
 def save_model_atomically(model: SentenceTransformer, run_dir: Path) -> Path:
@@ -64,23 +119,9 @@ def save_model_atomically(model: SentenceTransformer, run_dir: Path) -> Path:
     return final
 
 
-def read_evaluations(run_dir: Path) -> list[dict[str, Any]]:
-    """Every evaluation logged during training, one entry per step (several dev sets merged)."""
-    path = run_dir / METRICS_LOG
-    if not path.is_file():
-        return []
-    by_step: dict[int, dict[str, Any]] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:  # a line cut short by a killed run
-            continue
-        metrics = {k.removeprefix("eval_"): v for k, v in entry.items() if k.startswith("eval_")}
-        if metrics:
-            by_step.setdefault(entry["step"], {"step": entry["step"], "epoch": entry.get("epoch")}).update(
-                metrics
-            )
-    return list(by_step.values())
+def folder_size(path: Path) -> int:
+    """Bytes in the files under `path`."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
 
 
 def environment() -> dict[str, Any]:
