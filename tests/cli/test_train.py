@@ -171,29 +171,35 @@ def test_a_failed_run_leaves_a_folder_the_next_attempt_can_use(cli, recipe_file,
     assert cli("report", run_dir).exit_code == 0
 
 
-def test_train_two_datasets_two_losses(cli, tmp_path, tiny_model, pair_score_files, pair_files):
-    """End to end: two datasets, two losses, baseline + train + test + save."""
+def write_recipe(path: Path, tiny_model: Path, sts: dict[str, Path], qa: dict[str, Path], **extra) -> Path:
+    """Two datasets, two losses: scored pairs (CoSENTLoss) and retrieval pairs (MNRL)."""
     recipe = {
         "name": "tiny",
         "model": {"name": str(tiny_model), "pooling": "mean"},
         "datasets": {
             "sts": {
-                "files": {split: file.name for split, file in pair_score_files.items()},
+                "files": {split: file.name for split, file in sts.items()},
                 "columns": ["sentence1", "sentence2"],
                 "label": "score",
                 "label_range": [0, 5],
                 "loss": "CoSENTLoss",
             },
             "qa": {
-                "files": {split: file.name for split, file in pair_files.items()},
+                "files": {split: file.name for split, file in qa.items()},
                 "columns": ["query", "answer"],
                 "loss": {"name": "MultipleNegativesRankingLoss", "args": {"scale": 20.0}},
             },
         },
         "training": {"per_device_train_batch_size": 8, "logging_steps": 2},
+        **extra,
     }
-    path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    return path
+
+
+def test_train_two_datasets_two_losses(cli, tmp_path, tiny_model, pair_score_files, pair_files):
+    """End to end: two datasets, two losses, baseline + train + test + save."""
+    path = write_recipe(tmp_path / "recipe.yaml", tiny_model, pair_score_files, pair_files)
     run_dir = tmp_path / "run"
     result = cli("train", path, "-o", run_dir, "--set", "training.num_train_epochs=2")
     assert result.exit_code == 0, result.stderr + result.stdout

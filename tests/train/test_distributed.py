@@ -6,8 +6,8 @@ import json
 import shutil
 
 import yaml
-from test_train_cli import write_recipe
 
+from tests.cli.test_train import write_recipe
 from tests.helpers import run_sbft
 
 
