@@ -46,8 +46,9 @@ def train(
 ) -> None:
     """Fine-tune a model as the recipe says: check, baseline, train, test, save.
 
-    Ctrl-C (or SIGTERM) stops after the current step with a checkpoint; resume with --resume,
-    which continues the run exactly as it started (only -q may be added).
+    Ctrl-C (or SIGTERM) stops after the current step with a checkpoint; resume with --resume.
+
+    --resume continues the run exactly as it started: only -q may be added.
     """
     if nproc is not None and nproc > 1 and "LOCAL_RANK" not in os.environ:
         raise typer.Exit(_launch_with_torchrun(nproc))
