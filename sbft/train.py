@@ -1,8 +1,9 @@
 """The `sbft train` pipeline: the eight steps of the sentence-transformers training guide.
 
-check (training arguments, model reference, datasets) -> model -> losses -> baseline evaluation
--> train -> select the best model -> test -> save. Interrupted runs save a checkpoint and can
-be resumed from their run folder.
+check (training arguments, model reference, datasets) -> smoke run (all that follows, on a few
+rows, in seconds: see `smoke`) -> model -> losses -> baseline evaluation -> train -> select the
+best model -> test -> save. Interrupted runs save a checkpoint and can be resumed from their run
+folder. Over 400 lines: the pipeline is one story, read top to bottom.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sbft import run_folder
 from sbft.errors import SbftError
 from sbft.quiet import quiet_libraries
 from sbft.recipe import Recipe, dump_recipe, load_recipe, redact
+from sbft.smoke import SmokeResult, failure, rng_preserved, smoke_datasets, smoke_settings, try_saved_model
 
 if TYPE_CHECKING:
     from sbft.check import Plan
@@ -46,11 +48,13 @@ def train(
     resume: bool = False,
     keep_checkpoints: bool = False,
     quiet: bool = False,
+    smoke_first: bool = True,
     console: Console | None = None,
 ) -> RunResult:
     """Run a whole recipe and return the run folder and its metrics.
 
-    With `resume`, continue the run in `recipe.run_dir` from its last checkpoint; `quiet`
+    `smoke_first` runs `smoke` before the run folder is touched (not on a resume, nor over several
+    processes). With `resume`, continue the run in `recipe.run_dir` from its last checkpoint; `quiet`
     prints only errors and the final tables; `keep_checkpoints` keeps checkpoints/ once the run
     finished. Everything is checked before the run folder is touched, and a run that stops early
     leaves a folder that the next attempt can use (see sbft.run_folder). Under torchrun /
@@ -82,6 +86,9 @@ def train(
         say.print(f"[bold]sbft train[/] {recipe.name} -> {run_dir}" + (" (resuming)" if resume else ""))
         plan = preflight(recipe)
         print_plan(plan, say)
+        if smoke_first and not resume and plan.args.world_size == 1:
+            progress.stage = "the smoke run, before training started"
+            say.print(smoke(recipe, plan).line(), highlight=False)
         progress.stage = "loading the model, before training started"
         claim = (
             run_folder.claim(run_dir, overwrite=overwrite, resume=resume, keep_checkpoints=keep_checkpoints)
@@ -146,6 +153,7 @@ def _run(
     datasets, args, family = plan.datasets, plan.args, recipe.family
     num_labels = _num_labels(datasets)
     model = build_model(recipe.model, num_labels=num_labels)
+    base_weights = _weights_checksum(model)
     losses = {
         name: build_loss(
             plan.recipe.datasets[name].loss, model, prepared.splits["train"], f"datasets.{name}.loss", family
@@ -178,6 +186,7 @@ def _run(
     single = len(datasets) == 1
     train_sets = {name: d.splits["train"] for name, d in datasets.items()}
     dev_sets = {name: d.splits["dev"] for name, d in datasets.items() if "dev" in d.splits}
+    progress.stage = "setting up the trainer, before training started"
     trainer = family.import_class("trainer")(
         model=model,
         args=args,
@@ -185,7 +194,7 @@ def _run(
         eval_dataset=(next(iter(dev_sets.values())) if single else dev_sets) if dev_sets else None,
         loss=next(iter(losses.values())) if single else losses,
         evaluator=dev_evaluator,
-        callbacks=[callback, stopper],
+        callbacks=[callback, stopper, _StageTracker(progress)],
     )
     # Our callback prints the logs; the trainer's own printers would repeat them as raw dicts.
     trainer.remove_callback(PrinterCallback)
@@ -219,7 +228,10 @@ def _run(
         **{k: v for k, v in output.metrics.items() if isinstance(v, (int, float))},
     }
     metrics["selected"] = "fine-tuned"
-    if recipe.evaluation.keep == "best" and _base_is_better(metrics):
+    metrics["unchanged"] = _weights_checksum(model) == base_weights
+    if metrics["unchanged"]:
+        metrics["selected"] = "base"  # bit for bit the base model: nothing was fine-tuned
+    elif recipe.evaluation.keep == "best" and _base_is_better(metrics):
         # Fine-tuning made the dev score worse: ship the base model, and say so loudly.
         metrics["fine_tuned_dev"], metrics["fine_tuned_test"] = metrics["final_dev"], metrics["test"]
         metrics["final_dev"], metrics["test"] = metrics["baseline_dev"], metrics["baseline_test"]
@@ -266,7 +278,16 @@ def _print_summary(console: Console, metrics: dict[str, Any], run_dir: Path, kep
     ):
         if tuned:
             console.print(comparison_table(f"{split}: base vs fine-tuned", base, tuned))
-    if metrics["selected"] == "base":
+    if metrics.get("unchanged"):
+        console.print(
+            f"[bold yellow]warning: selected: base (training changed nothing)[/]: after "
+            f"{metrics['training']['steps']} step(s) every weight equals the base model's. The learning "
+            f"rate may never have left 0 (warm-up over every step), or there were too few steps: see "
+            f"the plan's warnings.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    elif metrics["selected"] == "base":
         console.print(
             f"[bold red]warning: fine-tuning lowered the dev score "
             f"({metrics['baseline_dev'][DEV_SCORE]:.4f} -> {tuned_dev.get(DEV_SCORE, float('nan')):.4f}); "
@@ -326,6 +347,89 @@ def _read_metrics(run_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         read = {}
     return {"status": "training", "baseline_dev": {}, "baseline_test": {}, **read}
+
+
+def smoke(recipe: Recipe, plan: Plan | None = None) -> SmokeResult:
+    """The real pipeline on a few rows, in seconds: model, baseline on a few dev rows, two
+    optimisation steps, an evaluation, save, reload and one pair encoded or scored.
+
+    It runs in a temporary folder that is deleted afterwards, on a copy of the recipe (and of
+    `plan`'s data, when the caller has checked it already). An error that is not an SbftError
+    becomes one naming the stage it stopped at, so that what would fail minutes into a run fails
+    here. The random states are left as they were: a run gives the same model with or without it.
+    """
+    import copy
+    import gc
+    import io
+    import tempfile
+
+    import torch
+
+    from sbft.check import Plan, preflight
+    from sbft.training_args import build_training_args
+
+    started = time.perf_counter()
+    plan = plan or preflight(recipe)
+    progress = _Progress(stage="loading the model")
+    with (
+        tempfile.TemporaryDirectory(prefix="sbft-smoke-") as temporary,
+        rng_preserved(),
+        contextlib.redirect_stderr(io.StringIO()),  # library bars and warnings: the real run shows them
+    ):
+        folder = Path(temporary) / "run"
+        folder.mkdir()
+        settings = smoke_settings(plan.settings, folder)
+        small = dataclasses.replace(copy.deepcopy(plan.recipe), output_dir=str(folder), training=settings)
+        small.evaluation.test = False
+        args = build_training_args(dict(settings), small.family)
+        small_plan = Plan(recipe=small, settings=settings, args=args, datasets=smoke_datasets(plan.datasets))
+        try:
+            quiet_console = Console(quiet=True)
+            result = _run(
+                small, small_plan, progress, resume=False, quiet=True, console=quiet_console, started=started
+            )
+            if result.interrupted:
+                raise KeyboardInterrupt
+            progress.stage = "reloading the saved model"
+            try_saved_model(folder / run_folder.MODEL, small.family, small_plan.datasets)
+        except SbftError:
+            raise
+        except Exception as error:
+            raise failure(error, progress.stage.split(", ")[0]) from None
+    gc.collect()  # the smoke's model and optimizer, before the real run loads its own
+    torch.cuda.empty_cache()
+    training = result.metrics["training"]
+    return SmokeResult(
+        steps=training["steps"],
+        seconds=time.perf_counter() - started,
+        training_seconds=training.get("train_runtime", 0.0),
+    )
+
+
+class _StageTracker(TrainerCallback):
+    """Keeps `progress.stage` at the step being trained, for the message when a run stops there."""
+
+    def __init__(self, progress: _Progress) -> None:
+        self.progress = progress
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.progress.stage = f"training step {state.global_step + 1}"
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.progress.stage = f"the evaluation or checkpoint after training step {state.global_step}"
+
+
+def _weights_checksum(model: Any) -> str:
+    """A digest of every weight and buffer: the same before and after training means nothing moved."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.blake2b(digest_size=16)
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().reshape(-1).contiguous().view(torch.uint8).cpu().numpy())
+    return digest.hexdigest()
 
 
 class GracefulStop(TrainerCallback):

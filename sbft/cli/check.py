@@ -16,6 +16,14 @@ from sbft.cli.options import SetOption
 def check(
     recipe: Annotated[Path, typer.Argument(help="The recipe YAML file.", show_default=False)],
     overrides: SetOption = None,
+    smoke: Annotated[
+        bool,
+        typer.Option(
+            "--smoke",
+            help="Then run the real pipeline on a few rows in a temporary folder (model, baseline, "
+            "two training steps, an evaluation, save, reload): seconds, and deleted afterwards.",
+        ),
+    ] = False,
 ) -> None:
     """Validate a recipe against its data without training: exit 0 when the run can start, 2 if not."""
     from rich.console import Console
@@ -23,4 +31,8 @@ def check(
     from sbft.check import check as run_check
 
     plan = run_check(recipe, overrides, Console())
+    if smoke:
+        from sbft.train import smoke as run_smoke
+
+        typer.echo(run_smoke(plan.recipe, plan).line())
     typer.echo(f"ok: the run can start ({len(plan.warnings)} warning(s))")

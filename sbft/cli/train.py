@@ -35,6 +35,13 @@ def train(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only errors and the final tables.")
     ] = False,
+    smoke: Annotated[
+        bool,
+        typer.Option(
+            help="First run the whole pipeline on a few rows in a temporary folder (seconds), so that "
+            "an error stops the run before it starts; --no-smoke skips it. Not on --resume."
+        ),
+    ] = True,
     nproc: Annotated[
         int | None,
         typer.Option(help="Train on this many processes (GPUs) of this machine, through torchrun."),
@@ -69,7 +76,12 @@ def train(
         if output_dir is not None:
             loaded.output_dir = str(output_dir)
     result = run_training(
-        loaded, overwrite=overwrite, resume=resume is not None, keep_checkpoints=keep_checkpoints, quiet=quiet
+        loaded,
+        overwrite=overwrite,
+        resume=resume is not None,
+        keep_checkpoints=keep_checkpoints,
+        quiet=quiet,
+        smoke_first=smoke,
     )
     if result.interrupted:
         raise typer.Exit(130)

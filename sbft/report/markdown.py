@@ -81,7 +81,11 @@ def _overview(record: RunRecord) -> list[str]:
     saved = record.run_dir / run_folder.MODEL
     if saved.is_dir():
         which = (
-            "**the base model**, as fine-tuning lowered the dev score" if record.selected == "base" else ""
+            "**the base model**: training changed nothing"
+            if record.unchanged
+            else "**the base model**, as fine-tuning lowered the dev score"
+            if record.selected == "base"
+            else ""
         )
         lines.append(f"- **Saved model:** `{saved}`" + (f": {which}" if which else ""))
     if "train_runtime" in training:

@@ -43,6 +43,8 @@ class RunRecord:
     final_test: dict[str, float] = field(default_factory=dict)
     selected: str | None = None
     """Which model the run saved: 'fine-tuned', or 'base' when fine-tuning made dev worse."""
+    unchanged: bool = False
+    """Training changed no weight: the saved model is the base model, bit for bit."""
     evaluations: list[dict[str, Any]] = field(default_factory=list)
     training: dict[str, Any] = field(default_factory=dict)
     losses: dict[int, float] = field(default_factory=dict)
@@ -114,6 +116,7 @@ def read_run(run_dir: Path) -> RunRecord:
         final_dev=summary.get("fine_tuned_dev") or summary.get("final_dev") or {},
         final_test=summary.get("fine_tuned_test") or summary.get("test") or {},
         selected=summary.get("selected"),
+        unchanged=bool(summary.get("unchanged")),
         evaluations=summary.get("evaluations") or (run_folder.read_evaluations(run_dir) if log else []),
         training=summary.get("training") or {},
     )
