@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sbft.errors import SbftError
 from sbft.families import DEFAULT, Family, LabelKind, LossInfo
 from sbft.file_errors import check_data_file, encoding_error, json_error, reader_logs_silenced
-from sbft.files import reader_options
+from sbft.files import format_of, reader_options
 from sbft.losses import effective_info
-from sbft.recipe import FILE_FORMATS, SPLITS, DatasetSpec
+from sbft.recipe import SPLITS, DatasetSpec
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -55,9 +54,7 @@ class PreparedDataset:
         return self.spec.loss.name if self.spec.loss else "evaluation"
 
 
-def load_datasets(
-    specs: dict[str, DatasetSpec], family: Family = DEFAULT
-) -> dict[str, PreparedDataset]:
+def load_datasets(specs: dict[str, DatasetSpec], family: Family = DEFAULT) -> dict[str, PreparedDataset]:
     return {name: load_prepared(name, spec, family=family) for name, spec in specs.items()}
 
 
@@ -66,9 +63,7 @@ def load_prepared(
 ) -> PreparedDataset:
     """Load and prepare every split the dataset declares (of those asked for)."""
     raw = _load_raw(name, spec, splits)
-    prepared = PreparedDataset(
-        name=name, spec=spec, splits={}, inputs=_target_names(spec), family=family
-    )
+    prepared = PreparedDataset(name=name, spec=spec, splits={}, inputs=_target_names(spec), family=family)
     for split in [s for s in SPLITS if s in raw]:  # train first: it defines the class ids
         prepared.splits[split] = _prepare_split(raw[split], prepared, split)
     return prepared
@@ -108,8 +103,7 @@ def _load_raw(name: str, spec: DatasetSpec, wanted: tuple[str, ...]) -> dict[str
         check_data_file(path, f"the {split} file", f"{where}.files.{split}")
     result = {}
     for split, path in files.items():
-        suffix = Path(path).suffix.lower()
-        file_format = spec.format or FILE_FORMATS.get(suffix)
+        file_format = format_of(path, spec.format)
         if file_format is None:
             raise SbftError(
                 f"cannot tell the format of '{path}' from its extension",

@@ -82,7 +82,7 @@ def check_output(path: str | None, overwrite: bool, where: str = "output") -> No
 # --- data file formats ---------------------------------------------------------------------------
 
 
-def file_format(path: str | Path, explicit: str | None = None) -> str | None:
+def format_of(path: str | Path, explicit: str | None = None) -> str | None:
     """The datasets builder for `path`: `explicit` when given, else its extension's (None: unknown)."""
     return explicit or FILE_FORMATS.get(Path(path).suffix.lower())
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sbft.columns import ID_NAME, ID_VALUE
 from sbft.errors import SbftError
-from sbft.files import FILE_FORMATS, reader_options
+from sbft.files import FILE_FORMATS, format_of, reader_options
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,7 +63,7 @@ def inspect_file(path: Path) -> Inspection:
     """Read a sample of a csv/tsv/json(l)/parquet file and tell each column's kind."""
     if not path.is_file():
         raise SbftError(f"the data file '{path}' does not exist", where="data", fix="Check the path.")
-    file_format = FILE_FORMATS.get(path.suffix.lower())
+    file_format = format_of(path)
     if file_format is None:
         raise SbftError(
             f"cannot tell the format of '{path.name}' from its extension",

@@ -13,7 +13,7 @@ from sbft.files import (
     atomic_path,
     atomic_write_text,
     check_output,
-    file_format,
+    format_of,
     reader_options,
     write_json,
 )
@@ -78,16 +78,16 @@ def test_check_output(tmp_path):
     assert (tmp_path / "taken.npy").read_bytes() == b"precious"
 
 
-def test_file_format():
-    assert [file_format(name) for name in ("a.csv", "a.TSV", "a.json", "a.jsonl", "a.parquet")] == [
+def test_format_of():
+    assert [format_of(name) for name in ("a.csv", "a.TSV", "a.json", "a.jsonl", "a.parquet")] == [
         "csv",
         "csv",
         "json",
         "json",
         "parquet",
     ]
-    assert file_format("data.txt") is None
-    assert file_format("data.txt", "csv") == "csv" and file_format("data.csv", "json") == "json"
+    assert format_of("data.txt") is None
+    assert format_of("data.txt", "csv") == "csv" and format_of("data.csv", "json") == "json"
 
 
 def test_tsv_means_tab_unless_the_separator_is_given():

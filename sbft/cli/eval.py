@@ -93,10 +93,10 @@ def evaluate(
     """
     from rich.console import Console
 
+    from sbft.evaluation.score import DataOptions, resolve_data, score_models
     from sbft.files import check_output
     from sbft.report import metrics_table
     from sbft.run_folder import write_json
-    from sbft.scoring import DataOptions, resolve_data, score_models
 
     if len(arguments) < 2:
         raise SbftError("give at least one model and the data", fix="For example: sbft eval MODEL data.csv")

@@ -25,7 +25,8 @@ from typing import Any
 
 from sbft.errors import SbftError, did_you_mean
 from sbft.families import FAMILIES, Family
-from sbft.recipe import FILE_FORMATS, SPLITS, DatasetSpec
+from sbft.files import FILE_FORMATS, format_of
+from sbft.recipe import SPLITS, DatasetSpec
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
 SPLIT_WORDS = {"dev": ("dev", "validation", "valid", "val")}
@@ -237,7 +238,7 @@ def _pick_file(folder: Path, split: str) -> Path:
 
 
 def _from_file(path: Path, options: DataOptions, notes: list[str]) -> EvalData:
-    file_format = options.format or FILE_FORMATS.get(path.suffix.lower())
+    file_format = format_of(path, options.format)
     if file_format is None:
         raise SbftError(
             f"cannot tell the format of '{path}' from its extension",

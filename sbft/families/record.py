@@ -51,7 +51,7 @@ EvaluatorFactory = Callable[[str, list[list[Any]], "list[Any] | None", dict[str,
 """(evaluator name, input columns, labels or None, common keyword arguments) -> evaluator."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one record per family: identity is equality
 class Family:
     """One model family of sentence-transformers, as sbft uses it.
 

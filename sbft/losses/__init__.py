@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from sbft.recipe import DatasetSpec, LossSpec
 
+
 def effective_info(spec: LossSpec, family: Family) -> LossInfo:
     """The info that decides data shape: a wrapper's shape is that of its inner loss."""
     losses = family.losses

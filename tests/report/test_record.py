@@ -11,7 +11,9 @@ from sbft.report import headline_metrics, main_metric, quality_metrics, read_run
 def test_a_finished_run(finished_run):
     record = read_run(finished_run)
     assert record.finished and record.name == "demo" and record.selected == "fine-tuned"
-    assert sorted(record.dataset_names) == ["qa", "sts"] and record.max_steps == 40 and len(record.losses) == 40
+    assert (
+        sorted(record.dataset_names) == ["qa", "sts"] and record.max_steps == 40 and len(record.losses) == 40
+    )
     assert record.tuned_label == "fine-tuned" and record.tuned_dev["sts_spearman_cosine"] == 0.75
     assert record.comparisons["test"][1] == {"sts_spearman_cosine": 0.74, "qa_cosine_ndcg@10": 0.62}
     assert record.run_info == {"wall_time_s": 30.2}
