@@ -1,0 +1,35 @@
+"""The recipe: a YAML file validated into typed objects before anything heavy is imported.
+
+`schema` holds the specs and their rules, `load` reads YAML into them (overrides, ${VAR}),
+`dump` writes the resolved recipe back with its secrets hidden.
+"""
+
+from sbft.recipe.dump import SECRET_FIELDS, dump_recipe, redact
+from sbft.recipe.load import EnvSecret, apply_override, check_type, load_recipe, parse_assignment
+from sbft.recipe.schema import (
+    POOLING_MODES,
+    SPLITS,
+    DatasetSpec,
+    EvaluationSpec,
+    LossSpec,
+    ModelSpec,
+    Recipe,
+)
+
+__all__ = [
+    "POOLING_MODES",
+    "SECRET_FIELDS",
+    "SPLITS",
+    "DatasetSpec",
+    "EnvSecret",
+    "EvaluationSpec",
+    "LossSpec",
+    "ModelSpec",
+    "Recipe",
+    "apply_override",
+    "check_type",
+    "dump_recipe",
+    "load_recipe",
+    "parse_assignment",
+    "redact",
+]

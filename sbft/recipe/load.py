@@ -1,0 +1,291 @@
+"""Reading a recipe: strict YAML, `--set` overrides, ${VAR} expansion, then typed specs.
+
+Validation is strict (unknown keys are errors with a 'did you mean') and pure Python, so
+`sbft check` and the first second of `sbft train` stay fast. Checks that need the
+ecosystem (training-argument names, loss signatures) happen where those objects are built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from sbft.errors import SbftError, did_you_mean
+from sbft.recipe.schema import LossSpec, Recipe, check_recipe, join_key
+from sbft.strict_yaml import StrictYamlError, parse_yaml
+
+_SHORTHAND = {LossSpec: "name"}  # `loss: CoSENTLoss` means `loss: {name: CoSENTLoss}`
+_SECRET_VARIABLE = re.compile(r"token|passw|secret|api_?key|credential", re.I)
+"""Environment variables whose values are secrets: kept out of saved recipes (see dump.redact)."""
+_ENV_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Read, override (`--set a.b=c`), expand environment variables, and validate a recipe."""
+    path = Path(path)
+    if not path.is_file():
+        raise SbftError(
+            f"recipe file '{path}' does not exist",
+            fix="Check the path, or start from one of the recipes in configs/.",
+        )
+    try:
+        raw = parse_yaml(path.read_text(encoding="utf-8"))
+    except StrictYamlError as exc:
+        raise SbftError(exc.problem, where=_yaml_where(path, exc.problem_mark), fix=exc.fix) from None
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SbftError(
+            f"the recipe is not valid YAML ({problem})",
+            where=_yaml_where(path, getattr(exc, "problem_mark", None)),
+            fix="Check indentation and quoting around that spot; values with ':' or '#' need quotes.",
+        ) from None
+    except RecursionError:
+        raise SbftError(
+            "the recipe nests too deeply to read",
+            where=str(path),
+            fix="A recipe nests a few levels deep; check for unclosed brackets.",
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise SbftError(f"the recipe is not UTF-8 text ({exc.reason})", where=str(path)) from None
+    if not isinstance(raw, dict):
+        raise SbftError(
+            "the recipe must be a mapping with at least 'model' and 'datasets'",
+            where=str(path),
+            fix="See configs/quickstart.yaml for a complete example.",
+        )
+    for override in overrides or []:
+        apply_override(raw, override)
+    raw = _expand_env(raw, "")
+    recipe = _build(Recipe, raw, "")
+    recipe.source = path.resolve()
+    check_recipe(recipe)
+    _resolve_paths(recipe, path.resolve().parent)
+    return recipe
+
+
+def _yaml_where(path: Path, mark: yaml.Mark | None) -> str:
+    return f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+
+
+def parse_assignment(text: str, where: str, example: str) -> tuple[str, Any]:
+    """`key=value` -> (key, value parsed as YAML: 3e-5, true, [1, 2]); for overrides and loader options."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise SbftError(f"'{text}' is not of the form key=value", where=where, fix=f"For example: {example}")
+    try:
+        parsed = parse_yaml(value)
+    except StrictYamlError as exc:
+        raise SbftError(exc.problem, where=key.strip(), fix=exc.fix) from None
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip(), parsed
+
+
+def apply_override(raw: dict[str, Any], override: str) -> None:
+    """Apply one `key.path=value` override (`--set`) to the raw recipe."""
+    key, parsed = parse_assignment(override, "overrides", "training.learning_rate=3e-5")
+    *parents, last = key.split(".")
+    node = raw
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise SbftError(f"cannot set '{key}': '{part}' is not a mapping in the recipe", where="overrides")
+        node = child
+    node[last] = parsed
+
+
+def _expand_env(value: Any, where: str) -> Any:
+    """Expand ${VAR} and ${VAR:-default} in strings.
+
+    A variable at the start of a string that holds a relative path is taken relative to the
+    working directory (where the user set it), not to the recipe's folder.
+    """
+    if isinstance(value, dict):
+        return {k: _expand_env(v, join_key(where, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+    secret = False
+
+    def substitute(match: re.Match[str]) -> str:
+        nonlocal secret
+        name, default = match.group(1), match.group(2)
+        secret = secret or bool(_SECRET_VARIABLE.search(name))
+        found = os.environ.get(name)
+        if found is None:
+            if default is None:
+                raise SbftError(
+                    f"environment variable {name} is not set",
+                    where=where,
+                    fix=f"Set it (export {name}=...) or give a default: ${{{name}:-value}}.",
+                )
+            return default
+        if match.start() == 0 and found and not secret and not os.path.isabs(found):
+            return os.path.abspath(found)
+        return found
+
+    expanded = _ENV_VAR.sub(substitute, value)
+    return EnvSecret(expanded, reference=value) if secret else expanded
+
+
+class EnvSecret(str):
+    """Text expanded from a secret-looking environment variable (`hub_token: ${HF_TOKEN}`).
+
+    It is the secret for every use, but `redact` writes it back as the reference it came from
+    (so a saved recipe re-reads the variable on --resume), and its repr, which error messages
+    show, is that reference too.
+    """
+
+    reference: str
+
+    def __new__(cls, text: str, reference: str) -> EnvSecret:
+        secret = super().__new__(cls, text)
+        secret.reference = reference
+        return secret
+
+    def __getnewargs__(self) -> tuple[str, str]:  # copies (dataclasses.asdict) stay secrets
+        return str(self), self.reference
+
+    def __repr__(self) -> str:
+        return repr(self.reference)
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    """Build dataclass `cls` from raw YAML data, checking keys and types."""
+    if cls in _SHORTHAND and isinstance(raw, str):
+        raw = {_SHORTHAND[cls]: raw}
+    if not isinstance(raw, dict):
+        raise SbftError(
+            f"expected a mapping, got {_describe(raw)}",
+            where=where or "recipe",
+            fix=f"Write '{where or 'recipe'}' as 'key: value' lines.",
+        )
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    for key in raw:
+        if key not in known:
+            raise SbftError(
+                f"unknown key '{key}'",
+                where=join_key(where, key),
+                fix=did_you_mean(str(key), known),
+            )
+    values = {}
+    for name, f in known.items():
+        if name in raw:
+            values[name] = _coerce(raw[name], hints[name], join_key(where, name))
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise SbftError(
+                f"the required key '{name}' is missing",
+                where=where or "recipe",
+                fix=f"Add '{name}:' to the recipe (see configs/quickstart.yaml).",
+            )
+    return cls(**values)
+
+
+def check_type(value: Any, hint: Any, where: str) -> Any:
+    """Check a value against a plain type hint (str, int, float, bool, lists, unions of them).
+
+    Hints with other types in them (enums, callables) are not checked here: their owner does.
+    """
+    simple = {str, int, float, bool, type(None)}
+    parts = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    for part in parts:
+        if part not in simple and not (
+            typing.get_origin(part) is list and typing.get_args(part)[0] in simple
+        ):
+            return value
+    return _coerce(value, hint, where)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Check `value` against a type hint, converting where YAML is loose (int -> float)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        candidates = [a for a in args if a is not type(None)]
+        errors = []
+        for candidate in candidates:
+            try:
+                return _coerce(value, candidate, where)
+            except SbftError as exc:
+                errors.append(exc)
+        if len(candidates) == 1:
+            raise errors[0]
+        raise SbftError(
+            f"expected {' or '.join(_type_name(c) for c in candidates)}, got {_describe(value)}",
+            where=where,
+        )
+    if origin is Literal:
+        if value not in args:
+            raise SbftError(f"'{value}' is not allowed", where=where, fix=did_you_mean(str(value), args))
+        return value
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise SbftError(f"expected a list, got {_describe(value)}", where=where)
+        return [_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SbftError(f"expected a mapping, got {_describe(value)}", where=where)
+        return {_coerce(k, args[0], where): _coerce(v, args[1], join_key(where, k)) for k, v in value.items()}
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise SbftError(f"expected {_type_name(hint)}, got {_describe(value)}", where=where)
+    return value
+
+
+def _type_name(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin is list:
+        return "a list"
+    if origin is dict or dataclasses.is_dataclass(hint):
+        return "a mapping"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(hint, str(hint))
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    kind = {dict: "a mapping", list: "a list", str: "the string", bool: "the boolean"}.get(
+        type(value), type(value).__name__
+    )
+    return kind if isinstance(value, (dict, list)) else f"{kind} {value!r}"
+
+
+def _resolve_paths(recipe: Recipe, base: Path) -> None:
+    """Relative data paths are relative to the recipe's folder, so recipes are portable."""
+    for dataset in recipe.datasets.values():
+        dataset.files = {
+            split: str(path if Path(path).is_absolute() else _absolute(base / path))
+            for split, path in dataset.files.items()
+        }
+    if not _is_hub_id_like(recipe.model.name, base):
+        recipe.model.name = str((base / recipe.model.name).resolve())
+
+
+def _absolute(path: Path) -> Path:
+    """`path` resolved; a symlink loop, which resolve() refuses, is left for the data check to name."""
+    try:
+        return path.resolve()
+    except RuntimeError:  # Python < 3.13 on a symlink loop
+        return Path(os.path.abspath(path))
+
+
+def _is_hub_id_like(name: str, base: Path) -> bool:
+    """A model name stays as written unless it is a relative path that exists next to the recipe."""
+    return Path(name).is_absolute() or not (base / name).exists()

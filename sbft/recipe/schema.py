@@ -1,0 +1,246 @@
+"""The recipe's schema: typed specs for the model, datasets, losses and evaluation, and the
+rules that span their fields (each spec checks itself; `sbft eval` reuses the reading rules).
+
+Pure Python: building and checking a recipe imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from sbft.errors import SbftError, did_you_mean
+from sbft.families import FAMILIES, Family, family
+from sbft.files import FILE_FORMATS
+
+SPLITS = ("train", "dev", "test")
+POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
+
+
+@dataclass
+class ModelSpec:
+    """The base model: a hub id, a saved sentence-transformers folder, or a plain transformer."""
+
+    name: str
+    type: str = "bi-encoder"
+    """The model family: bi-encoder embeds each text alone (retrieval); cross-encoder scores a pair
+    (reranking). See sbft.families."""
+    pooling: str | None = None
+    """Bi-encoder pooling for a plain transformer; None keeps a saved model's own (mean otherwise)."""
+    normalize: bool | None = None
+    """Add (true) or remove (false) a Normalize module; None keeps the model's own choice."""
+    max_seq_length: int | None = None
+    num_labels: int | None = None
+    """Cross-encoder outputs; None: the number of classes for CrossEntropyLoss, else 1."""
+    trust_remote_code: bool = False
+
+    @property
+    def family(self) -> Family:
+        return family(self.type)
+
+
+@dataclass
+class LossSpec:
+    """A sentence-transformers loss by class name; wrappers (MatryoshkaLoss...) take an inner loss."""
+
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+    inner: LossSpec | None = None
+
+
+@dataclass
+class DatasetSpec:
+    """One dataset, its splits, the columns the loss sees (in order) and its loss."""
+
+    columns: list[str] | dict[str, str]
+    """Input columns in the order the loss expects; a mapping renames source -> new name."""
+    loss: LossSpec | None = None
+    """Required to train on the dataset; a dataset without one is only evaluated."""
+    files: dict[str, str] = field(default_factory=dict)
+    """Local files per split (train/dev/test): csv, tsv, json, jsonl or parquet."""
+    hub: str | None = None
+    subset: str | None = None
+    splits: dict[str, str] = field(
+        default_factory=lambda: {"train": "train", "dev": "validation", "test": "test"}
+    )
+    """For hub datasets: sbft split -> the hub's split name."""
+    format: str | None = None
+    loader_args: dict[str, Any] = field(default_factory=dict)
+    """Passed straight to datasets.load_dataset (sep, names, quoting, header...)."""
+    label: str | None = None
+    label_range: list[float] | None = None
+    """[low, high]: rescale the label linearly to 0..1 (e.g. [0, 5] for STS scores)."""
+    max_samples: int | None = None
+    """Keep at most this many rows of each split (the first ones)."""
+    evaluator: str = "auto"
+
+    @property
+    def input_columns(self) -> list[str]:
+        return list(self.columns)
+
+    @property
+    def renames(self) -> dict[str, str]:
+        return dict(self.columns) if isinstance(self.columns, dict) else {}
+
+    def check_reading(self, where: str = "", columns_given: bool = True) -> None:
+        """The rules on how the data is read: shared by recipes and `sbft eval`'s options.
+
+        `columns_given` False: the columns and label are still to be guessed from the data.
+        """
+        if columns_given and not self.columns:
+            raise SbftError(
+                "no input columns given",
+                where=join_key(where, "columns"),
+                fix="List the text columns in the order the loss expects, e.g. [sentence1, sentence2].",
+            )
+        repeated = sorted({c for c in self.input_columns if self.input_columns.count(c) > 1})
+        if repeated:
+            raise SbftError(
+                f"column(s) {', '.join(repeated)} are listed more than once",
+                where=join_key(where, "columns"),
+                fix="List each input column once, in the order the loss reads them.",
+            )
+        if self.label is not None and self.label in self.input_columns:
+            raise SbftError(
+                f"the label column '{self.label}' is also listed as an input column",
+                where=join_key(where, "columns"),
+                fix="Inputs are the text columns only; name the label column separately.",
+            )
+        if self.label_range is not None:
+            if len(self.label_range) != 2 or not self.label_range[0] < self.label_range[1]:
+                raise SbftError(
+                    "label_range must be [low, high] with low < high",
+                    where=join_key(where, "label_range"),
+                    fix="For STS scores from 0 to 5: [0, 5].",
+                )
+            if self.label is None:
+                raise SbftError(
+                    "label_range is set but no label column is named", where=join_key(where, "label")
+                )
+        if self.format is not None and self.format not in set(FILE_FORMATS.values()):
+            raise SbftError(
+                f"unknown format '{self.format}'",
+                where=join_key(where, "format"),
+                fix=did_you_mean(self.format, set(FILE_FORMATS.values())),
+            )
+        if self.max_samples is not None and self.max_samples <= 0:
+            raise SbftError("max_samples must be positive", where=join_key(where, "max_samples"))
+
+    def check(self, where: str, model_family: Family) -> None:
+        """Every rule of a recipe's dataset: its source, splits, reading, evaluator and loss."""
+        from sbft.losses import check_loss_spec
+
+        if bool(self.files) == bool(self.hub):
+            raise SbftError(
+                "give either 'files' (local files per split) or 'hub' (a hub dataset id)",
+                where=where,
+                fix="For local data: files: {train: train.csv, dev: dev.csv, test: test.csv}.",
+            )
+        for split in [*self.files, *(self.splits if self.hub else ())]:
+            if split not in SPLITS:
+                raise SbftError(
+                    f"unknown split '{split}'",
+                    where=f"{where}.{'files' if self.files else 'splits'}.{split}",
+                    fix=f"Splits are {', '.join(SPLITS)}. " + did_you_mean(split, SPLITS),
+                )
+        self.check_reading(where)
+        if self.evaluator not in model_family.evaluator_names:
+            raise SbftError(
+                f"'{self.evaluator}' is not a {model_family.name} evaluator",
+                where=f"{where}.evaluator",
+                fix=did_you_mean(self.evaluator, model_family.evaluator_names),
+            )
+        if self.loss is None:
+            raise SbftError(
+                "no loss is given for this dataset",
+                where=f"{where}.loss",
+                fix="Name one, e.g. 'loss: CoSENTLoss' for scored pairs (`sbft losses` lists them).",
+            )
+        check_loss_spec(self.loss, self, where, model_family)
+
+
+@dataclass
+class EvaluationSpec:
+    """What gets evaluated outside of training itself."""
+
+    baseline: bool = True
+    """Evaluate the base model on dev (and test) before training."""
+    test: bool = True
+    keep: Literal["best", "last"] = "best"
+    """best: save the model with the best dev score, the base model included; last: the last one."""
+
+
+@dataclass
+class Recipe:
+    model: ModelSpec
+    datasets: dict[str, DatasetSpec]
+    name: str = "run"
+    output_dir: str | None = None
+    """Run folder, relative to the working directory; default runs/<name>."""
+    training: dict[str, Any] = field(default_factory=dict)
+    """Any field of SentenceTransformerTrainingArguments."""
+    evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
+    source: Path | None = field(default=None, metadata={"internal": True})
+
+    @property
+    def family(self) -> Family:
+        return self.model.family
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir or f"runs/{self.name}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved recipe, every default filled in, as plain YAML-able data."""
+        data = dataclasses.asdict(self)
+        data.pop("source")
+        return data
+
+
+def join_key(where: str, key: Any) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+def check_recipe(recipe: Recipe) -> None:
+    """Rules that span fields: what the type hints alone cannot say."""
+    _check_name(recipe.name)
+    model_family = _check_model(recipe.model)
+    if not recipe.datasets:
+        raise SbftError("the recipe names no datasets", where="datasets", fix="Add at least one dataset.")
+    for name, dataset in recipe.datasets.items():
+        dataset.check(f"datasets.{name}", model_family)
+
+
+def _check_name(name: str) -> None:
+    """The run's name becomes a folder under runs/: a name, never a path."""
+    if not name.strip() or name in (".", "..") or any(sep in name for sep in ("/", "\\", "\0")):
+        raise SbftError(
+            f"the name {name!r} is not a plain name",
+            where="name",
+            fix="Use letters, digits, '-' or '_'; the run folder itself is set by 'output_dir' (-o).",
+        )
+
+
+def _check_model(model: ModelSpec) -> Family:
+    model_family = family(model.type)
+    for key in sorted(
+        {key for f in FAMILIES.values() for key in f.model_fields} - set(model_family.model_fields)
+    ):
+        if getattr(model, key) is not None:
+            owners = [f.name for f in FAMILIES.values() if key in f.model_fields]
+            raise SbftError(
+                f"'{key}' applies to {' and '.join(owners)}s only, and model.type is {model_family.name}",
+                where=f"model.{key}",
+                fix=f"Remove '{key}', or set 'model.type: {owners[0]}'.",
+            )
+    if model.pooling is not None and model.pooling not in POOLING_MODES:
+        raise SbftError(
+            f"unknown pooling '{model.pooling}'",
+            where="model.pooling",
+            fix=did_you_mean(model.pooling, POOLING_MODES),
+        )
+    if model.max_seq_length is not None and model.max_seq_length <= 0:
+        raise SbftError("max_seq_length must be positive", where="model.max_seq_length")
+    return model_family
