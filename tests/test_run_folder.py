@@ -236,7 +236,9 @@ FOLDER_STATES = st.fixed_dictionaries(
         "steps": st.sampled_from([(), (2,), (2, 4)]),
         "partial_steps": st.sampled_from([(), (6,)]),
         "torn_log": st.booleans(),
-        "missing": st.sampled_from([(), ("recipe.yaml",), ("metrics.json",), ("metrics.jsonl", "metrics.json")]),
+        "missing": st.sampled_from(
+            [(), ("recipe.yaml",), ("metrics.json",), ("metrics.jsonl", "metrics.json")]
+        ),
         "user_files": st.booleans(),
         "aside": st.booleans(),
     }

@@ -91,8 +91,10 @@ main()
 
 
 def run_until(point: str, signal_name: str, *arguments: str) -> subprocess.CompletedProcess:
+    """`sbft ARGUMENTS` (no smoke run: the hooks fire only after it anyway) stopped at `point`."""
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    command = [sys.executable, "-c", DRIVER, point, signal_name, *map(str, arguments)]
+    smoke = ("--no-smoke",) if "--resume" not in arguments else ()
+    command = [sys.executable, "-c", DRIVER, point, signal_name, *map(str, arguments), *smoke]
     return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
 
 

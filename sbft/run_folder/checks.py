@@ -43,12 +43,13 @@ class Folder:
 
     @property
     def finished(self) -> bool:
-        return self.status == "finished"
+        """Marked finished, and its model is there (without it, a resume can make it again)."""
+        return self.status == "finished" and self.has_model
 
     @property
     def worth_keeping(self) -> bool:
-        """A run to set aside rather than delete: finished, resumable, or holding a model."""
-        return self.finished or self.checkpoint is not None or self.has_model
+        """A run to set aside rather than delete: marked finished, resumable, or holding a model."""
+        return self.status == "finished" or self.checkpoint is not None or self.has_model
 
 
 def read_folder(run_dir: Path) -> Folder:
@@ -107,7 +108,7 @@ def refuse_existing(folder: Folder) -> None:
             f"the output folder '{where}' holds a run whose replacement was cut short",
             fix="Pass --overwrite to replace it, or choose another folder with -o/--output-dir.",
         )
-    if folder.finished:
+    if folder.status == "finished":
         raise SbftError(
             f"the output folder '{where}' already holds a finished run",
             fix="Choose another folder with -o/--output-dir, or pass --overwrite to replace it "
@@ -148,7 +149,7 @@ def refuse_unresumable(folder: Folder) -> Folder:
     """A run folder that --resume cannot continue: no complete checkpoint, or no recipe."""
     run_dir, recipe = folder.path, folder.path / RECIPE
     again = f"sbft train {recipe if recipe.is_file() else 'RECIPE'} -o {run_dir}"
-    if folder.checkpoint is None and not folder.has_model:
+    if not folder.worth_keeping:
         raise SbftError(
             f"the run in '{run_dir}' has no complete checkpoint to resume from",
             fix=f"It holds only the logs of a failed attempt: start again with {again} "

@@ -128,7 +128,7 @@ def _make_room(folder: Folder) -> None:
     run_dir = folder.path
     if folder.kind != "run":
         return
-    if folder.worth_keeping and (folder.finished or not folder.set_aside):
+    if folder.worth_keeping and (folder.status == "finished" or not folder.set_aside):
         shutil.rmtree(run_dir / REPLACED, ignore_errors=True)  # older than the finished run above it
         previous = read_marker(run_dir) or {}
         _write_marker(run_dir, "replacing", False, previous=previous)

@@ -17,7 +17,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sbft import run_folder
+from sbft import models, run_folder
 from sbft.errors import SbftError
 from tests.test_run_folder import USER_FILES, snapshot, user_files, write_checkpoint, write_user_files
 
@@ -42,6 +42,27 @@ def refused(result, *fragments: str) -> str:
 
 def without_lock(files: dict[str, str]) -> dict[str, str]:
     return {name: digest for name, digest in files.items() if name != run_folder.LOCK}
+
+
+def fail_once_claimed(patch: pytest.MonkeyPatch, owner: object, name: str, failure) -> None:
+    """Replace `owner.name` by `failure` from the moment the run folder is claimed: a failure
+    after the folder was touched (whatever ran before it, a smoke run included, goes through)."""
+    claim, original = run_folder.claim, getattr(owner, name)
+    claimed = []
+
+    def claim_and_arm(*args, **kwargs):
+        claimed.append(True)
+        return claim(*args, **kwargs)
+
+    def maybe_fail(*args, **kwargs):
+        return (failure if claimed else original)(*args, **kwargs)
+
+    patch.setattr(run_folder, "claim", claim_and_arm)
+    patch.setattr(owner, name, maybe_fail)
+
+
+def no_model(*args, **kwargs):
+    raise SbftError("the model cannot be loaded", where="model.name")
 
 
 def test_refused_before_anything_is_loaded(cli, recipe_file, tmp_path, tiny_model):
@@ -90,34 +111,40 @@ def test_a_second_run_into_a_folder_in_use_is_refused(cli, recipe_file, tmp_path
 
 
 def test_rerun_overwrite_and_resume_of_a_finished_run(cli, recipe_file, tmp_path, monkeypatch):
-    recipe = recipe_file(**TINY)
+    recipe = recipe_file(**TINY)  # the smoke run is tested in tests/train/test_smoke.py
     run_dir = tmp_path / "run"
-    first = cli("train", recipe, "-o", run_dir)
+    first = cli("train", recipe, "-o", run_dir, "--no-smoke")
     assert first.exit_code == 0, first.stderr
     assert "(checkpoints removed)" in first.stdout and "MB" in first.stdout
     assert not (run_dir / "checkpoints").exists()  # issue 15: they did their job
     write_user_files(run_dir)  # the user's own files beside the run
     finished = snapshot(run_dir)
 
-    refused(cli("train", recipe, "-o", run_dir), "already holds a finished run", "--overwrite")
+    refused(cli("train", recipe, "-o", run_dir, "--no-smoke"), "already holds a finished run", "--overwrite")
     resumed = cli("train", "--resume", run_dir)
     assert resumed.exit_code == 0 and "nothing to resume" in resumed.stdout
     # --overwrite checks everything before it touches the old run: the recipe, the data, the model.
     refused(
-        cli("train", recipe, "-o", run_dir, "--overwrite", "--set", "training.learning_rat=3e-5"),
+        cli(
+            "train", recipe, "-o", run_dir, "--no-smoke", "--overwrite", "--set", "training.learning_rat=3e-5"
+        ),
         "learning_rate",
     )
-    refused(cli("train", recipe, "-o", run_dir, "--overwrite", "--set", "datasets.sts.label=nope"), "nope")
-
-    def no_model(*args, **kwargs):
-        raise SbftError("the model cannot be loaded", where="model.name")
+    refused(
+        cli("train", recipe, "-o", run_dir, "--no-smoke", "--overwrite", "--set", "datasets.sts.label=nope"),
+        "nope",
+    )
 
     with monkeypatch.context() as patch:
-        patch.setattr("sbft.models.build_model", no_model)
-        refused(cli("train", recipe, "-o", run_dir, "--overwrite"), "cannot be loaded", "is back in place")
+        fail_once_claimed(patch, models, "build_model", no_model)
+        refused(
+            cli("train", recipe, "-o", run_dir, "--no-smoke", "--overwrite"),
+            "cannot be loaded",
+            "is back in place",
+        )
     assert without_lock(snapshot(run_dir)) == without_lock(finished)
 
-    replaced = cli("train", recipe, "-o", run_dir, "--overwrite", "--keep-checkpoints")
+    replaced = cli("train", recipe, "-o", run_dir, "--no-smoke", "--overwrite", "--keep-checkpoints")
     assert replaced.exit_code == 0, replaced.stderr
     assert "with its checkpoints" in replaced.stdout
     assert (run_dir / "checkpoints" / "checkpoint-2" / "trainer_state.json").is_file()
@@ -126,17 +153,14 @@ def test_rerun_overwrite_and_resume_of_a_finished_run(cli, recipe_file, tmp_path
 
 
 def test_a_failed_run_leaves_a_folder_the_next_attempt_can_use(cli, recipe_file, tmp_path, monkeypatch):
-    recipe = recipe_file(**TINY)
+    recipe = recipe_file(**TINY)  # the smoke run is tested in tests/train/test_smoke.py
     run_dir = tmp_path / "run"
-
-    def no_model(*args, **kwargs):
-        raise SbftError("the model cannot be loaded", where="model.name")
 
     # Failed before a checkpoint: only logs are left, and the same command runs again.
     with monkeypatch.context() as patch:
-        patch.setattr("sbft.models.build_model", no_model)
+        fail_once_claimed(patch, models, "build_model", no_model)
         refused(
-            cli("train", recipe, "-o", run_dir),
+            cli("train", recipe, "-o", run_dir, "--no-smoke"),
             "holds only the logs of this attempt",
             "no --overwrite needed",
         )
@@ -151,11 +175,13 @@ def test_a_failed_run_leaves_a_folder_the_next_attempt_can_use(cli, recipe_file,
         return control
 
     with monkeypatch.context() as patch:
-        patch.setattr(GracefulStop, "on_step_end", crash)
+        fail_once_claimed(patch, GracefulStop, "on_step_end", crash)
         with pytest.raises(RuntimeError, match="crash at step 2"):
-            cli("train", recipe, "-o", run_dir)
+            cli("train", recipe, "-o", run_dir, "--no-smoke")
     refused(
-        cli("train", recipe, "-o", run_dir), "checkpoint (checkpoint-1)", f"sbft train --resume {run_dir}"
+        cli("train", recipe, "-o", run_dir, "--no-smoke"),
+        "checkpoint (checkpoint-1)",
+        f"sbft train --resume {run_dir}",
     )
 
     # Killed while saving checkpoint-2 and while writing a log line: resume from checkpoint-1.
@@ -274,7 +300,8 @@ def seed_run(tmp_path_factory, tiny_model):
     }
     (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     result = CliRunner().invoke(
-        app, ["train", str(folder / "recipe.yaml"), "-o", str(folder / "run"), "--keep-checkpoints"]
+        app,
+        ["train", str(folder / "recipe.yaml"), "-o", str(folder / "run"), "--keep-checkpoints", "--no-smoke"],
     )
     assert result.exit_code == 0, result.output
     return folder
@@ -324,8 +351,8 @@ def test_any_run_folder_state_is_used_or_refused_and_no_user_file_changes(cli, s
 
         command = state["command"]
         arguments = {
-            "train": ("train", seed_run / "recipe.yaml", "-o", run_dir),
-            "overwrite": ("train", seed_run / "recipe.yaml", "-o", run_dir, "--overwrite"),
+            "train": ("train", seed_run / "recipe.yaml", "-o", run_dir, "--no-smoke"),
+            "overwrite": ("train", seed_run / "recipe.yaml", "-o", run_dir, "--overwrite", "--no-smoke"),
             "resume": ("train", "--resume", run_dir),
             "report": ("report", run_dir),
         }[command]
