@@ -125,7 +125,7 @@ def build_loss(
     if spec.name == "SoftmaxLoss":
         kwargs.setdefault("embedding_dimension", model.get_embedding_dimension())
         if train is not None:
-            kwargs.setdefault("num_labels", len(set(train["label"])))
+            kwargs.setdefault("num_labels", max(train["label"]) + 1)  # ids index the logits
     if spec.name in ("GISTEmbedLoss", "CachedGISTEmbedLoss") and isinstance(kwargs.get("guide"), str):
         from sbft.models import load_model
 

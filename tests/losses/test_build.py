@@ -41,3 +41,9 @@ def test_unknown_argument_lists_accepted_ones():
         check_loss_args(LossSpec("CoSENTLoss", {"scael": 10}), "datasets.sts.loss", BI_ENCODER)
     assert caught.value.where == "datasets.sts.loss.args.scael"
     assert "scale" in str(caught.value) and "Did you mean 'scale'?" in str(caught.value)
+
+
+def test_softmax_loss_counts_classes_by_the_largest_id(model):
+    train = Dataset.from_dict({"a": ["x"] * 2, "b": ["y"] * 2, "label": [0, 2]})  # class 1 absent here
+    loss = build_loss(LossSpec("SoftmaxLoss"), model, train, "datasets.nli.loss", BI_ENCODER)
+    assert loss.classifier.out_features == 3
