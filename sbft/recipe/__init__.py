@@ -12,7 +12,9 @@ from sbft.recipe.schema import (
     DatasetSpec,
     EvaluationSpec,
     LossSpec,
+    MineSpec,
     ModelSpec,
+    NegativesSpec,
     Recipe,
 )
 
@@ -24,7 +26,9 @@ __all__ = [
     "EnvSecret",
     "EvaluationSpec",
     "LossSpec",
+    "MineSpec",
     "ModelSpec",
+    "NegativesSpec",
     "Recipe",
     "apply_override",
     "check_type",

@@ -274,6 +274,11 @@ def _resolve_paths(recipe: Recipe, base: Path) -> None:
             split: str(path if Path(path).is_absolute() else _absolute(base / path))
             for split, path in dataset.files.items()
         }
+        mine = dataset.negatives.mine if dataset.negatives else None
+        for field_name in ("model", "rescore_with") if mine else ():
+            name = getattr(mine, field_name)
+            if name is not None and not _is_hub_id_like(name, base):
+                setattr(mine, field_name, str((base / name).resolve()))
     if not _is_hub_id_like(recipe.model.name, base):
         recipe.model.name = str((base / recipe.model.name).resolve())
 

@@ -11,6 +11,8 @@ RUN_DIR/
   run.json, training_args.json   package versions, machine, timings; the trainer's arguments
   report.md, plots/  the report
   checkpoints/       trainer checkpoints, for resuming; removed when the run finishes, unless kept
+  mined/             per dataset, the train rows with mined negatives (NAME.jsonl) and their
+                     statistics (NAME.json): mined once, reused by --resume
   .sbft-replaced/    the previous run, while the run that replaces it has not finished
 
 The rules: a folder is a run only if it holds the marker; any other non-empty folder is refused.
@@ -31,6 +33,7 @@ from sbft.run_folder.layout import (
     MARKER,
     METRICS,
     METRICS_LOG,
+    MINED,
     MODEL,
     OWNED,
     PLOTS,
@@ -57,6 +60,7 @@ __all__ = [
     "MARKER",
     "METRICS",
     "METRICS_LOG",
+    "MINED",
     "MODEL",
     "OWNED",
     "PLOTS",

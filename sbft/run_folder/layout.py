@@ -25,7 +25,8 @@ TRAINING_ARGS = "training_args.json"
 REPORT = "report.md"
 PLOTS = "plots"
 CHECKPOINTS = "checkpoints"
-OWNED = (MODEL, METRICS, METRICS_LOG, RECIPE, RUN_INFO, TRAINING_ARGS, REPORT, PLOTS, CHECKPOINTS)
+MINED = "mined"
+OWNED = (MODEL, METRICS, METRICS_LOG, RECIPE, RUN_INFO, TRAINING_ARGS, REPORT, PLOTS, CHECKPOINTS, MINED)
 """What a run writes, and all that replacing a run may delete (with atomic writes' .*.partial)."""
 PACKAGES = ("sbft", "sentence-transformers", "transformers", "torch", "datasets", "accelerate")
 
