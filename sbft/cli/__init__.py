@@ -7,18 +7,51 @@ so `sbft --help` stays instant.
 from __future__ import annotations
 
 import functools
+import os
+import sys
+from typing import Annotated, Any
 
 import typer
 
+from sbft.cli.plain_help import PlainCommand, PlainGroup
 from sbft.errors import SbftError
 
-app = typer.Typer(
+
+class _App(typer.Typer):
+    """Typer, with every command's help in sbft's style (see plain_help)."""
+
+    def command(self, *args: Any, cls: Any = None, **kwargs: Any) -> Any:
+        return super().command(*args, cls=cls or PlainCommand, **kwargs)
+
+
+app = _App(
     name="sbft",
+    cls=PlainGroup,
     help="Fine-tune, evaluate and use sentence-embedding models from one YAML recipe.",
     no_args_is_help=True,
-    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from sbft import __version__  # read only now: importlib.metadata costs every start-up
+
+        typer.echo(f"sbft {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _sbft(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", is_eager=True, callback=_print_version, help="Print sbft's version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Fine-tune, evaluate and use sentence-embedding models from one YAML recipe."""
 
 
 def user_errors(command):
@@ -60,16 +93,42 @@ def _as_flag(where: str | None) -> str | None:
     return where
 
 
-@app.command()
-def version() -> None:
-    """Print the sbft version."""
-    from sbft import __version__
-
-    typer.echo(__version__)
-
-
 def main() -> None:
-    app(prog_name="sbft")
+    """The `sbft` program.
+
+    A reader that leaves early (`sbft --help | head -1`, `sbft encode ... | head`) is no error:
+    typer and rich end with exit code 1 when stdout's pipe breaks, and the program then exits 0.
+    """
+    from sbft.quiet import no_progress_bars_in_logs
+
+    no_progress_bars_in_logs()
+    stdout = _watch(sys.stdout)
+    try:
+        app(prog_name="sbft")
+    except SystemExit as exit:
+        if exit.code == 1 and _reader_left(stdout):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())  # nothing left to flush
+            raise SystemExit(0) from None
+        raise
+
+
+def _watch(stream: Any) -> int | None:
+    """A duplicate of `stream`'s descriptor: it still shows the pipe after rich points fd 1 at /dev/null."""
+    try:
+        return os.dup(stream.fileno())
+    except (AttributeError, OSError, ValueError):  # no real file (tests' runner, a closed stream)
+        return None
+
+
+def _reader_left(descriptor: int | None) -> bool:
+    """Whether `descriptor` is a pipe whose reading end has been closed."""
+    import select
+
+    if descriptor is None or not hasattr(select, "poll"):
+        return False
+    poller = select.poll()
+    poller.register(descriptor, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
 def _register_commands() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 from typing import Annotated
@@ -40,6 +39,7 @@ def encode(
         typer.Option(
             "--output",
             "-o",
+            metavar="FILE",
             help="The format follows the extension: .npy (embeddings only), .jsonl, .csv, .parquet "
             "(id, text, embedding). Default: jsonl on stdout.",
             show_default=False,
@@ -49,7 +49,9 @@ def encode(
         str | None, typer.Option(help="The text column of jsonl/csv/tsv/parquet input.", show_default=False)
     ] = None,
     batch_size: BatchSizeOption = 32,
-    normalize: Annotated[bool, typer.Option(help="Scale every embedding to length 1.")] = False,
+    normalize: Annotated[
+        bool, typer.Option("--normalize", help="Scale every embedding to length 1.")
+    ] = False,
     precision: Annotated[
         str,
         typer.Option(
@@ -74,7 +76,11 @@ def encode(
     replace_errors: ReplaceErrorsOption = False,
     overwrite: OverwriteOption = False,
     stats: Annotated[
-        bool, typer.Option(help="Print timings and texts/s as one JSON line on stderr at the end.")
+        bool,
+        typer.Option("--stats", help="Print timings and texts/s as one JSON line on stderr at the end."),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No summary line on stderr at the end (errors only).")
     ] = False,
 ) -> None:
     """Embed every text of INPUT; output row i is always input row i.
@@ -83,7 +89,7 @@ def encode(
     duplicates are encoded each time, and texts longer than the model's max sequence length are
     truncated to it, so no row is ever dropped. Input is read, encoded and written in windows of
     8192 texts: memory stays flat for any input size. A progress line shows on stderr when it is
-    a terminal.
+    a terminal, and one summary line at the end (rows, dimensions, file, texts/s) unless -q.
     """
     from sbft.inference import EncodeOptions, TextSource, encode_file
 
@@ -91,24 +97,19 @@ def encode(
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     options = EncodeOptions(batch_size, normalize, precision, truncate_dim, prompt, prompt_name)
     source = TextSource(input, column, replace_errors)
-    try:
-        result = encode_file(
-            model,
-            source,
-            output,
-            options,
-            overwrite=overwrite,
-            device=device,
-            backend=backend,
-            threads=threads,
-            trust_remote_code=trust_remote_code,
-            max_seq_length=max_seq_length,
-        )
-    except BrokenPipeError:  # `sbft encode ... | head`: the reader left, nothing more to say
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
-        raise typer.Exit(1) from None
+    result = encode_file(
+        model,
+        source,
+        output,
+        options,
+        overwrite=overwrite,
+        device=device,
+        backend=backend,
+        threads=threads,
+        trust_remote_code=trust_remote_code,
+        max_seq_length=max_seq_length,
+    )
     if stats:
         typer.echo(json.dumps(result.to_dict()), err=True)
-    elif sys.stderr.isatty():
-        rate = result.to_dict()["encode_texts_per_s"] or 0
-        typer.echo(f"encoded {result.texts:,} texts ({rate:,.0f} texts/s)", err=True)
+    elif not quiet:
+        typer.echo(result.summary(output or "stdout (jsonl)"), err=True)

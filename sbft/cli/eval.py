@@ -35,11 +35,16 @@ def evaluate(
     ],
     columns: Annotated[
         str | None,
-        typer.Option(help="Input columns in order, comma-separated (default: guessed).", show_default=False),
+        typer.Option(
+            metavar="A,B",
+            help="Input columns in order, comma-separated (default: guessed).",
+            show_default=False,
+        ),
     ] = None,
     label: Annotated[str | None, typer.Option(help="The label column.", show_default=False)] = None,
     label_range: Annotated[
-        str | None, typer.Option(help="LOW,HIGH: rescale the label to 0..1, e.g. 0,5.", show_default=False)
+        str | None,
+        typer.Option(metavar="LOW,HIGH", help="Rescale the label to 0..1, e.g. 0,5.", show_default=False),
     ] = None,
     file_format: Annotated[
         str | None, typer.Option("--format", help="csv, json or parquet, when the extension says nothing.")
@@ -48,7 +53,8 @@ def evaluate(
         list[str] | None,
         typer.Option(
             "--loader-arg",
-            help="key=value for datasets.load_dataset, the value read as YAML (repeatable): sep=';'",
+            metavar="KEY=VALUE",
+            help="An option of datasets.load_dataset, the value read as YAML (repeatable): sep=';'",
             show_default=False,
         ),
     ] = None,

@@ -23,7 +23,7 @@ def init(
         "recipe.yaml"
     ),
     model: Annotated[str | None, typer.Option("--model", help="The base model (hub id or folder).")] = None,
-    force: Annotated[bool, typer.Option(help="Replace the output file if it exists.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace the output file if it exists.")] = False,
 ) -> None:
     """Write a starting recipe: from a data file's columns, or a template for a task."""
     from rich.console import Console

@@ -1,4 +1,8 @@
-"""Typer options shared by several commands, so each reads and documents the same everywhere."""
+"""Typer options shared by several commands, so each reads and documents the same everywhere.
+
+A yes/no option that is off by default is one flag (`--overwrite`): a `--no-overwrite` twin
+would only repeat the default.
+"""
 
 from __future__ import annotations
 
@@ -22,13 +26,19 @@ MaxSeqLengthOption = Annotated[
     int | None, typer.Option(help="Tokens kept per text; longer texts are truncated (default: the model's).")
 ]
 TrustOption = Annotated[
-    bool, typer.Option(help="Allow a model that runs custom code from its repository (read it first).")
+    bool,
+    typer.Option(
+        "--trust-remote-code", help="Allow a model that runs custom code from its repository (read it first)."
+    ),
 ]
 ReplaceErrorsOption = Annotated[
     bool,
-    typer.Option(help="Replace bytes that are not UTF-8 with U+FFFD instead of stopping with an error."),
+    typer.Option(
+        "--replace-errors",
+        help="Replace bytes that are not UTF-8 with U+FFFD instead of stopping with an error.",
+    ),
 ]
-OverwriteOption = Annotated[bool, typer.Option(help="Replace an existing output file.")]
+OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")]
 BackendOption = Annotated[
     str,
     typer.Option(
@@ -44,5 +54,10 @@ ThreadsOption = Annotated[
 ]
 SetOption = Annotated[
     list[str] | None,
-    typer.Option("--set", help="Override a recipe field: key.path=value (repeatable).", show_default=False),
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="Override a recipe field: training.learning_rate=3e-5 (repeatable).",
+        show_default=False,
+    ),
 ]

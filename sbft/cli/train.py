@@ -11,26 +11,42 @@ import typer
 
 from sbft.cli import app, user_errors
 from sbft.cli.options import SetOption
+from sbft.cli.plain_help import PlainCommand
 from sbft.errors import SbftError
 
 
-@app.command()
+class _TrainCommand(PlainCommand):
+    """RECIPE is needed unless --resume names the run to finish: the usage line shows both forms."""
+
+    def collect_usage_pieces(self, ctx: object) -> list[str]:
+        return ["[OPTIONS]", "RECIPE", "|", "--resume", "RUN_DIR"]
+
+
+@app.command(cls=_TrainCommand)
 @user_errors
 def train(
-    recipe: Annotated[Path | None, typer.Argument(help="The recipe YAML file.", show_default=False)] = None,
+    recipe: Annotated[
+        Path | None,
+        typer.Argument(help="The recipe YAML file (required, unless --resume).", show_default=False),
+    ] = None,
     output_dir: Annotated[
-        Path | None, typer.Option("--output-dir", "-o", help="Run folder (overrides the recipe's).")
+        Path | None,
+        typer.Option("--output-dir", "-o", metavar="RUN_DIR", help="Run folder (overrides the recipe's)."),
     ] = None,
     overrides: SetOption = None,
     overwrite: Annotated[
         bool,
         typer.Option(
+            "--overwrite",
             help="Replace the sbft run in the output folder (only the files sbft wrote there), "
-            "once the new run has finished."
+            "once the new run has finished.",
         ),
     ] = False,
     keep_checkpoints: Annotated[
-        bool, typer.Option(help="Keep checkpoints/ once the run has finished (removed by default).")
+        bool,
+        typer.Option(
+            "--keep-checkpoints", help="Keep checkpoints/ once the run has finished (removed by default)."
+        ),
     ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only errors and the final tables.")
@@ -48,7 +64,9 @@ def train(
     ] = None,
     resume: Annotated[
         Path | None,
-        typer.Option(help="Continue the interrupted run in this folder from its last checkpoint."),
+        typer.Option(
+            metavar="RUN_DIR", help="Continue the interrupted run in this folder from its last checkpoint."
+        ),
     ] = None,
 ) -> None:
     """Fine-tune a model as the recipe says: check, baseline, train, test, save.

@@ -31,16 +31,27 @@ class EncodeStats:
     stream_s: float
     load_s: float = 0.0
     """Importing sentence-transformers and loading the model."""
+    width: int = 0
+    """Values per output row: the embedding's dimensions (a byte per 8 of them when binary)."""
+    dtype: str = "float32"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "texts": self.texts,
+            "width": self.width,
+            "dtype": self.dtype,
             "load_s": round(self.load_s, 4),
             "encode_s": round(self.encode_s, 4),
             "stream_s": round(self.stream_s, 4),
             "encode_texts_per_s": round(self.texts / self.encode_s, 2) if self.encode_s else None,
             "stream_texts_per_s": round(self.texts / self.stream_s, 2) if self.stream_s else None,
         }
+
+    def summary(self, output: str) -> str:
+        """One line for the end of `sbft encode`: rows, width, where they went, speed."""
+        rows = "row" if self.texts == 1 else "rows"
+        rate = f", {self.texts / self.stream_s:,.0f} texts/s" if self.texts and self.stream_s else ""
+        return f"encoded {self.texts:,} {rows} x {self.width} {self.dtype} -> {output}{rate}"
 
 
 def encode_texts(
@@ -60,8 +71,10 @@ def encode_texts(
     with Progress(enabled=progress) as bar, EmbeddingWriter(output, stdout=stdout) as writer:
         for chunk in windows(texts, window):
             writer.write(chunk, encoder.encode(chunk, progress=bar.advance))
-        writer.close(encoder.empty())
-    return EncodeStats(encoder.count, encoder.seconds, time.perf_counter() - started)
+        empty = encoder.empty()
+        writer.close(empty)
+    elapsed = time.perf_counter() - started
+    return EncodeStats(encoder.count, encoder.seconds, elapsed, width=empty.shape[1], dtype=str(empty.dtype))
 
 
 def encode_file(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -40,6 +41,14 @@ def test_writes_the_output_file(cli, tiny_model, text_file, tmp_path, reference)
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     np.testing.assert_allclose(np.load(output), reference, atol=1e-5)
+    assert re.fullmatch(
+        rf"encoded 9 rows x 32 float32 -> {re.escape(str(output))}, [\d,]+ texts/s\n", result.stderr
+    )
+
+    quiet = cli("encode", tiny_model, text_file, "-o", output, "--overwrite", "-q")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    binary = cli("encode", tiny_model, "-", "--precision", "ubinary", input="one text\n")
+    assert "encoded 1 row x 4 uint8 -> stdout (jsonl)" in binary.stderr
 
 
 def test_stdin_to_stdout_in_a_real_process(tiny_model, reference):
