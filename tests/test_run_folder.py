@@ -214,7 +214,7 @@ def test_a_move_cut_short_by_a_kill_is_completed(tmp_path, cut_short):
     run_dir = write_run(tmp_path / "run", steps=(5,))
     write_user_files(run_dir)
     before = snapshot(run_dir)
-    previous = run_folder.read_marker(run_dir)
+    previous = (run_dir / run_folder.MARKER).read_text()
     aside = run_dir / run_folder.REPLACED
     aside.mkdir()
     for name in ("model", "checkpoints", "metrics.json"):  # half of the run moved
@@ -315,13 +315,18 @@ def test_any_folder_state_is_used_or_refused_and_nothing_is_lost(state, mode, ou
             assert old_run.items() <= after.items()
         else:  # resumable: the old run waits aside
             assert {f"{run_folder.REPLACED}/{k}": v for k, v in old_run.items()}.items() <= after.items()
-        # The next attempt can use the folder: resume it, start again, or it is as it was before.
+        # The next attempt can use the folder: resume it, start again, or it holds the run it held.
         try:
             run_folder.check_resume(run_dir)
         except SbftError:
-            if without_lock(after) != without_lock(before):
+            if run_files(after) != run_files(before):
                 run_folder.check_start(run_dir, overwrite=False)
 
 
-def without_lock(files: dict[str, str]) -> dict[str, str]:
-    return {name: digest for name, digest in files.items() if name != run_folder.LOCK}
+def run_files(files: dict[str, str]) -> dict[str, str]:
+    """The run's own files: not the lock, nor a run set aside (removed once the run above finished)."""
+    return {
+        name: digest
+        for name, digest in files.items()
+        if not name.startswith((run_folder.LOCK, run_folder.REPLACED))
+    }

@@ -130,12 +130,12 @@ def _make_room(folder: Folder) -> None:
         return
     if folder.worth_keeping and (folder.status == "finished" or not folder.set_aside):
         shutil.rmtree(run_dir / REPLACED, ignore_errors=True)  # older than the finished run above it
-        previous = read_marker(run_dir) or {}
+        previous = _marker_text(run_dir)
         _write_marker(run_dir, "replacing", False, previous=previous)
         (run_dir / REPLACED).mkdir()
         for name in _owned_entries(run_dir):
             (run_dir / name).rename(run_dir / REPLACED / name)
-        write_json(run_dir / REPLACED / MARKER, previous)
+        atomic_write_text(run_dir / REPLACED / MARKER, previous)
     else:  # a failed or replaced attempt; the run it replaced (if any) stays aside
         _remove_owned(run_dir)
 
@@ -144,7 +144,7 @@ def _settle(run_dir: Path, keep_checkpoints: bool) -> bool:
     """A run that did not finish: keep it if it can be resumed, else put the previous run back."""
     if newest_checkpoint(run_dir) is None and (run_dir / REPLACED).is_dir():
         _remove_owned(run_dir)
-        previous = read_marker(run_dir / REPLACED) or {}
+        previous = _marker_text(run_dir / REPLACED)
         _write_marker(run_dir, "restoring", False, previous=previous)
         _put_back(run_dir, previous)
         return True
@@ -156,18 +156,27 @@ def _complete_cut_moves(run_dir: Path) -> None:
     """Finish what a killed process left half done: a set-aside or a put-back goes back to the old run."""
     marker = read_marker(run_dir) or {}
     if marker.get("status") in ("replacing", "restoring"):
-        _put_back(run_dir, marker.get("previous") or {})
+        previous = marker.get("previous")
+        _put_back(run_dir, previous if isinstance(previous, str) else "{}")
     elif marker.get("status") == "finished":
         shutil.rmtree(run_dir / REPLACED, ignore_errors=True)  # killed as it finished
 
 
-def _put_back(run_dir: Path, previous: dict[str, Any]) -> None:
+def _marker_text(run_dir: Path) -> str:
+    """The marker as it is, byte for byte: a run put back gets its own marker back."""
+    try:
+        return (run_dir / MARKER).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return "{}"
+
+
+def _put_back(run_dir: Path, previous: str) -> None:
     aside = run_dir / REPLACED
     for entry in sorted(aside.iterdir()) if aside.is_dir() else []:
         if is_owned(entry.name):
             _remove(run_dir / entry.name)  # the journal says the copy set aside is the run's
             entry.rename(run_dir / entry.name)
-    write_json(run_dir / MARKER, previous)
+    atomic_write_text(run_dir / MARKER, previous)
     shutil.rmtree(aside, ignore_errors=True)
 
 
