@@ -1,19 +1,15 @@
-"""Hard-negative mining: sentence-transformers' `mine_hard_negatives` over a corpus, with the
-statistics that tell whether it worked, for `sbft mine` and for recipes' `negatives.mine`.
+"""Mining itself: sentence-transformers' `mine_hard_negatives`, and what sbft adds around it.
 
-The mining itself is sentence-transformers'. Around it, sbft keeps copies of a positive (the same
-text up to case and spacing, under another id) out of the corpus, so that no query gets its own
-answer as a negative; draws `random` samples from a seeded state; and counts what the margins
-skipped. A run mines once: the rows go to the run folder's mined/ and `--resume` reads them back.
+Copies of a positive (the same text up to case and spacing, under another id) stay out of the
+corpus, so no query gets its own answer as a negative; `random` sampling draws from a seeded
+state; the margins' skipped candidates are counted, and the score margins measured.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib.util
 import io
-import json
 import random
 import re
 import time
@@ -23,19 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sbft import run_folder
 from sbft.errors import SbftError
 from sbft.families import BI_ENCODER, CROSS_ENCODER, Family
-from sbft.file_errors import check_data_file, reader_logs_silenced
-from sbft.files import atomic_file, check_output, format_of, reader_options, write_json
 from sbft.recipe import MineSpec
 from sbft.recipe.schema import join_key
 
 if TYPE_CHECKING:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer
-
-    from sbft.data import PreparedDataset
 
 _SKIPPED = re.compile(r"Skipped ([\d,]+) potential negatives .* due to the (absolute_margin|relative_margin)")
 """How `mine_hard_negatives` reports the candidates its margins skipped (it returns no count)."""
@@ -108,7 +99,7 @@ def mine_negatives(
     documents, duplicates = _searchable(corpus, positives)
     faiss = _faiss(use_faiss, join_key(where, "use_faiss"))
     rescorer = (
-        _load(settings.rescore_with, CROSS_ENCODER, join_key(where, "rescore_with"))
+        load_for_mining(settings.rescore_with, CROSS_ENCODER, join_key(where, "rescore_with"))
         if settings.rescore_with
         else None
     )
@@ -208,7 +199,7 @@ def _faiss(use_faiss: bool | None, where: str) -> bool:
     return installed if use_faiss is None else use_faiss
 
 
-def _load(name: str, family: Family, where: str, device: str | None = None) -> Any:
+def load_for_mining(name: str, family: Family, where: str, device: str | None = None) -> Any:
     """A miner (bi-encoder) or a rescorer (cross-encoder); a saved model of the other family is refused."""
     from sbft.models import detect_family, load_model, resolve_model_path
 
@@ -224,182 +215,3 @@ def _load(name: str, family: Family, where: str, device: str | None = None) -> A
         return load_model(name, family=family, device=device)
     except SbftError as error:
         raise SbftError(error.what, where=where, fix=error.fix) from None
-
-
-# --- sbft mine: files in, a file out -------------------------------------------------------------
-
-
-def mine_file(
-    model: str,
-    pairs: str,
-    corpus: str,
-    output: str,
-    settings: MineSpec,
-    *,
-    columns: list[str] | None = None,
-    overwrite: bool = False,
-    batch_size: int = 32,
-    use_faiss: bool | None = None,
-    query_prompt: str | None = None,
-    corpus_prompt: str | None = None,
-    seed: int = 42,
-    device: str | None = None,
-) -> MiningStats:
-    """Mine negatives for the (query, positive) rows of the file `pairs` over the documents of
-    `corpus` with `model`, and write (query, positive, negative_1..) rows to `output` as JSON Lines.
-
-    `output` is written in one step at the end and replaces a file only with `overwrite`.
-    """
-    from sbft.quiet import quiet_libraries
-
-    quiet_libraries()
-    check_output(output, overwrite)
-    settings.check("")
-    rows = read_pairs(pairs, columns)
-    documents = read_corpus(corpus)
-    miner = _load(model, BI_ENCODER, "model", device)
-    mined, stats = mine_negatives(
-        rows,
-        miner,
-        settings,
-        documents,
-        batch_size=batch_size,
-        use_faiss=use_faiss,
-        query_prompt=query_prompt,
-        corpus_prompt=corpus_prompt,
-        seed=seed,
-    )
-    names = ["query", "positive", *(f"negative_{i}" for i in range(1, settings.num + 1))]
-    write_rows(Path(output), mined.rename_columns(dict(zip(mined.column_names, names, strict=True))))
-    return stats
-
-
-def read_pairs(path: str, columns: list[str] | None = None) -> Dataset:
-    """The (query, positive) columns of a csv/tsv/jsonl/parquet file: `columns`, or its only two."""
-    import datasets
-
-    if not Path(path).exists() and not Path(path).is_symlink():
-        raise SbftError(f"the pairs file '{path}' does not exist", where="pairs", fix="Check the path.")
-    check_data_file(path, "the pairs file", "pairs")
-    file_format = format_of(path)
-    if file_format is None:
-        raise SbftError(
-            f"cannot tell the format of '{path}' from its extension",
-            where="pairs",
-            fix="Give a .csv, .tsv, .jsonl or .parquet file.",
-        )
-    try:
-        with reader_logs_silenced():
-            data = datasets.load_dataset(
-                file_format, data_files={"train": path}, split="train", **reader_options(path, {})
-            )
-    except Exception as exc:  # the readers raise many types; all mean "cannot read"
-        raise SbftError(f"cannot read '{path}': {str(exc).strip().splitlines()[0]}", where="pairs") from None
-    names = columns or data.column_names
-    if len(names) != 2 or not set(names) <= set(data.column_names):
-        raise SbftError(
-            f"which columns hold the query and the positive? '{path}' has {', '.join(data.column_names)}"
-            + (f", and {', '.join(columns)} were named" if columns else ""),
-            where="columns",
-            fix="Name two of its columns: the query first, then the positive.",
-        )
-    data = data.select_columns(names)
-    for column in names:
-        for row, value in enumerate(data[column], start=1):
-            if not isinstance(value, str) or not value.strip():
-                raise SbftError(
-                    f"row {row} of column '{column}' holds {value!r}, not a text",
-                    where="pairs",
-                    fix="Fill or drop the rows without text.",
-                )
-    return data
-
-
-def read_corpus(path: str) -> list[str]:
-    """The documents of a text file (one per line) or of the `text` field of jsonl/csv/tsv/parquet
-    records (a BEIR corpus.jsonl)."""
-    from sbft.inference.sources import TextSource
-
-    source = TextSource(path)
-    if source.kind != "text":
-        source = TextSource(path, column="text")
-    return [text for text in source.texts() if text.strip()]
-
-
-def write_rows(path: Path, rows: Dataset) -> None:
-    """Rows as JSON Lines (one object per row, columns in order), in one step."""
-    with atomic_file(path) as stream:
-        for row in rows:
-            stream.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
-
-
-def read_rows(path: Path) -> Dataset:
-    from datasets import Dataset
-
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return Dataset.from_list([json.loads(line) for line in lines if line])
-
-
-# --- recipes: mined before training, once per run folder ----------------------------------------
-
-
-def mine_datasets(
-    datasets: dict[str, PreparedDataset],
-    base_model: SentenceTransformer,
-    run_dir: Path,
-    *,
-    prompts: dict[str, dict[str, str]] | None = None,
-    batch_size: int = 32,
-    seed: int = 42,
-    progress: bool = True,
-    write: bool = True,
-) -> tuple[dict[str, PreparedDataset], dict[str, dict[str, Any]]]:
-    """The datasets with `negatives.mine`, their train split replaced by mined rows; and per
-    dataset its statistics and settings (for metrics.json).
-
-    Rows already in `run_dir`/mined/ (a resumed run, or the main process's before this one's)
-    are read back; others are mined with `base_model` (or the miner the recipe names) over the
-    dataset's corpus, or its train positives, and written there when `write`. `prompts`: per
-    dataset, the base model's prompt of each input column.
-    """
-    result, found = dict(datasets), {}
-    for name, prepared in datasets.items():
-        mine = prepared.spec.negatives.mine if prepared.spec.negatives else None
-        if mine is None:
-            continue
-        folder = run_dir / run_folder.MINED
-        rows_file, stats_file = folder / f"{name}.jsonl", folder / f"{name}.json"
-        if stats_file.is_file():  # written after the rows: the pair is complete
-            rows, record = read_rows(rows_file), json.loads(stats_file.read_text(encoding="utf-8"))
-        else:
-            where = f"datasets.{name}.negatives.mine"
-            miner = _load(mine.model, BI_ENCODER, f"{where}.model") if mine.model else base_model
-            column_prompts = (prompts or {}).get(name, {}) if mine.model is None else {}
-            query_column, positive_column = prepared.inputs
-            rows, stats = mine_negatives(
-                prepared.splits["train"].select_columns(prepared.inputs),
-                miner,
-                mine,
-                prepared.corpus.values() if prepared.corpus is not None else None,
-                batch_size=batch_size,
-                query_prompt=column_prompts.get(query_column),
-                corpus_prompt=column_prompts.get(positive_column),
-                seed=seed,
-                progress=progress,
-                where=where,
-            )
-            record = {**dataclasses.asdict(stats), "settings": dataclasses.asdict(mine)}
-            if write:
-                folder.mkdir(exist_ok=True)
-                write_rows(rows_file, rows)
-                write_json(stats_file, record)
-        result[name] = dataclasses.replace(prepared, splits={**prepared.splits, "train": rows})
-        found[name] = record
-    return result, found
-
-
-def summary(name: str, record: dict[str, Any]) -> str:
-    """The line a run prints for a dataset's mining (a metrics.json `mining` entry)."""
-    fields = {f.name for f in dataclasses.fields(MiningStats)}
-    stats = MiningStats(**{key: value for key, value in record.items() if key in fields})
-    return f"{name}: {stats.summary(record['settings']['num'])}"

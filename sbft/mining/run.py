@@ -1,0 +1,84 @@
+"""Recipes' `negatives.mine`: the train rows mined before training, once per run folder.
+
+The mined rows and their statistics go to the run folder's mined/ (NAME.jsonl, then NAME.json,
+each written in one step); a resumed run, or a process that starts after the main one, reads
+them back, so every process and every attempt of a run trains on the same rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sbft import run_folder
+from sbft.families import BI_ENCODER
+from sbft.files import write_json
+from sbft.mining.files import read_rows, write_rows
+from sbft.mining.negatives import MiningStats, load_for_mining, mine_negatives
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+    from sbft.data import PreparedDataset
+
+
+def mine_datasets(
+    datasets: dict[str, PreparedDataset],
+    base_model: SentenceTransformer,
+    run_dir: Path,
+    *,
+    batch_size: int = 32,
+    seed: int = 42,
+    progress: bool = True,
+    write: bool = True,
+) -> tuple[dict[str, PreparedDataset], dict[str, dict[str, Any]]]:
+    """The datasets, those with `negatives.mine` on mined train rows (query, positive,
+    negative_1..); and for each of those its statistics and settings, as metrics.json keeps them.
+
+    Rows already in `run_dir`/mined/ are read back (their record says `reused: true`); others are
+    mined with `base_model` or the miner the recipe names, over the
+    dataset's corpus or else its train positives, and written there when `write`.
+    """
+    result, records = dict(datasets), {}
+    folder = run_dir / run_folder.MINED
+    for name, prepared in datasets.items():
+        mine = prepared.spec.negatives.mine if prepared.spec.negatives else None
+        if mine is None:
+            continue
+        rows_file, record_file = folder / f"{name}.jsonl", folder / f"{name}.json"
+        if record_file.is_file():  # written after the rows: the pair is complete
+            rows = read_rows(rows_file)
+            record = {**json.loads(record_file.read_text(encoding="utf-8")), "reused": True}
+        else:
+            where = f"datasets.{name}.negatives.mine"
+            miner = load_for_mining(mine.model, BI_ENCODER, f"{where}.model") if mine.model else base_model
+            rows, stats = mine_negatives(
+                prepared.splits["train"].select_columns(prepared.inputs),
+                miner,
+                mine,
+                prepared.corpus.values() if prepared.corpus is not None else None,
+                batch_size=batch_size,
+                seed=seed,
+                progress=progress,
+                where=where,
+            )
+            record = {**dataclasses.asdict(stats), "settings": dataclasses.asdict(mine)}
+            if write:
+                folder.mkdir(exist_ok=True)
+                write_rows(rows_file, rows)
+                write_json(record_file, record)
+        result[name] = dataclasses.replace(prepared, splits={**prepared.splits, "train": rows})
+        records[name] = record
+    return result, records
+
+
+def summary(name: str, record: dict[str, Any]) -> str:
+    """The line a run prints for one dataset's mining record."""
+    fields = {field.name for field in dataclasses.fields(MiningStats)}
+    stats = MiningStats(**{key: value for key, value in record.items() if key in fields})
+    if record.get("reused"):
+        cached = f"{run_folder.MINED}/{name}.jsonl"
+        return f"{name}: {stats.rows_kept:,} rows with mined negatives read back from {cached}"
+    return f"{name}: {stats.summary(record['settings']['num'])}"
