@@ -27,6 +27,7 @@ from sbft import run_folder
 from sbft.errors import SbftError
 from sbft.quiet import quiet_libraries
 from sbft.recipe import Recipe, dump_recipe, load_recipe, redact
+from sbft.recipe.dump import resolution
 from sbft.smoke import SmokeResult, failure, rng_preserved, smoke_datasets, smoke_settings, try_saved_model
 
 if TYPE_CHECKING:
@@ -166,7 +167,10 @@ def _run(
 
     if main:
         resolved = dataclasses.replace(plan.recipe, output_dir=str(run_dir))
-        (run_dir / run_folder.RECIPE).write_text(dump_recipe(resolved), encoding="utf-8")  # for --resume
+        # Both for --resume: the recipe as shareable as it was written, and what it resolved to here.
+        (run_dir / run_folder.RECIPE).write_text(dump_recipe(resolved, run_dir), encoding="utf-8")
+        if not resume:
+            run_folder.write_json(run_dir / run_folder.RUN_INFO, resolution(resolved))
     metrics = (
         _read_metrics(run_dir) if resume else {"status": "training", "baseline_dev": {}, "baseline_test": {}}
     )
@@ -227,6 +231,8 @@ def _run(
         "train_loss": output.training_loss,
         **{k: v for k, v in output.metrics.items() if isinstance(v, (int, float))},
     }
+    best_step = trainer.state.best_global_step if args.load_best_model_at_end else None
+    metrics["kept_step"] = best_step or output.global_step  # whose weights the fine-tuned model has
     metrics["selected"] = "fine-tuned"
     metrics["unchanged"] = _weights_checksum(model) == base_weights
     if metrics["unchanged"]:
@@ -242,6 +248,7 @@ def _run(
         run_folder.save_model_atomically(model, run_dir)
         run_folder.write_json(run_dir / run_folder.METRICS, metrics)
         run_info = {"wall_time_s": round(time.perf_counter() - started, 2), **_distribution(plan)}
+        run_info.update(resolution(plan.recipe))
         run_folder.write_json(run_dir / run_folder.RUN_INFO, {**run_info, **run_folder.environment()})
         run_folder.write_json(run_dir / run_folder.TRAINING_ARGS, redact(args.to_dict()))
         write_report(run_dir)
@@ -331,9 +338,21 @@ def _base_is_better(metrics: dict[str, Any]) -> bool:
 def resume_recipe(run_dir: Path) -> Recipe:
     """The recipe a run was started with (resolved, so it reproduces the run exactly)."""
     run_folder.check_resume(run_dir)
-    recipe = load_recipe(run_dir / run_folder.RECIPE)
+    started = _read_run_info(run_dir)
+    recipe = load_recipe(run_dir / run_folder.RECIPE, variables=started.get("variables"))
+    if started.get("recipe"):  # the recipe file the run was started from, not this copy of it
+        recipe.source = Path(started["recipe"])
     recipe.output_dir = str(run_dir)
     return recipe
+
+
+def _read_run_info(run_dir: Path) -> dict[str, Any]:
+    """run.json as the run's start wrote it (the recipe it came from, the variables it read)."""
+    try:
+        read = json.loads((run_dir / run_folder.RUN_INFO).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        read = {}
+    return read if isinstance(read, dict) else {}
 
 
 def _megabytes(size: int) -> str:

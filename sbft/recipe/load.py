@@ -12,6 +12,7 @@ import os
 import re
 import types
 import typing
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,8 +28,14 @@ _SECRET_VARIABLE = re.compile(r"token|passw|secret|api_?key|credential", re.I)
 _ENV_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
 
-def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
-    """Read, override (`--set a.b=c`), expand environment variables, and validate a recipe."""
+def load_recipe(
+    path: str | Path, overrides: list[str] | None = None, variables: Mapping[str, str] | None = None
+) -> Recipe:
+    """Read, override (`--set a.b=c`), expand environment variables, and validate a recipe.
+
+    `variables` are values for ${VAR} that win over the environment: a resumed run reads its
+    recipe with the values it started with (`Recipe.variables`).
+    """
     path = Path(path)
     if not path.is_file():
         raise SbftError(
@@ -62,9 +69,11 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
         )
     for override in overrides or []:
         apply_override(raw, override)
-    raw = _expand_env(raw, "")
+    written = dict(_texts(raw, ()))
+    used: dict[str, str] = {}
+    raw = _expand_env(raw, "", variables or {}, used)
     recipe = _build(Recipe, raw, "")
-    recipe.source = path.resolve()
+    recipe.source, recipe.written, recipe.variables = path.resolve(), written, used
     check_recipe(recipe)
     _resolve_paths(recipe, path.resolve().parent)
     return recipe
@@ -101,16 +110,29 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
     node[last] = parsed
 
 
-def _expand_env(value: Any, where: str) -> Any:
-    """Expand ${VAR} and ${VAR:-default} in strings.
+def _texts(value: Any, key: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str]]:
+    """Every string of the raw recipe by its key path (list items by index)."""
+    if isinstance(value, dict):
+        for child_key, child in value.items():
+            yield from _texts(child, (*key, str(child_key)))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _texts(child, (*key, str(index)))
+    elif isinstance(value, str):
+        yield key, value
+
+
+def _expand_env(value: Any, where: str, given: Mapping[str, str], used: dict[str, str]) -> Any:
+    """Expand ${VAR} and ${VAR:-default} in strings; `given` values win over the environment's,
+    and `used` collects the (non-secret) values read.
 
     A variable at the start of a string that holds a relative path is taken relative to the
     working directory (where the user set it), not to the recipe's folder.
     """
     if isinstance(value, dict):
-        return {k: _expand_env(v, join_key(where, k)) for k, v in value.items()}
+        return {k: _expand_env(v, join_key(where, k), given, used) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand_env(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_expand_env(v, f"{where}[{i}]", given, used) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
     secret = False
@@ -119,7 +141,7 @@ def _expand_env(value: Any, where: str) -> Any:
         nonlocal secret
         name, default = match.group(1), match.group(2)
         secret = secret or bool(_SECRET_VARIABLE.search(name))
-        found = os.environ.get(name)
+        found = given.get(name, os.environ.get(name))
         if found is None:
             if default is None:
                 raise SbftError(
@@ -129,7 +151,9 @@ def _expand_env(value: Any, where: str) -> Any:
                 )
             return default
         if match.start() == 0 and found and not secret and not os.path.isabs(found):
-            return os.path.abspath(found)
+            found = os.path.abspath(found)
+        if not secret:
+            used[name] = found
         return found
 
     expanded = _ENV_VAR.sub(substitute, value)

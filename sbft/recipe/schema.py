@@ -292,6 +292,10 @@ class Recipe:
     """Any field of SentenceTransformerTrainingArguments."""
     evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
     source: Path | None = field(default=None, metadata={"internal": True})
+    written: dict[tuple[str, ...], str] = field(default_factory=dict, metadata={"internal": True})
+    """Every text of the recipe as written, by key path, before ${VAR} and folders resolved it."""
+    variables: dict[str, str] = field(default_factory=dict, metadata={"internal": True})
+    """The environment variables the recipe read, and their values (secret ones left out)."""
 
     @property
     def family(self) -> Family:
@@ -304,7 +308,8 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         """The resolved recipe, every default filled in, as plain YAML-able data."""
         data = dataclasses.asdict(self)
-        data.pop("source")
+        for internal in ("source", "written", "variables"):
+            data.pop(internal)
         return data
 
 
