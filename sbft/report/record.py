@@ -20,8 +20,11 @@ from sbft.errors import SbftError
 
 # Kept in metrics.json, left out of tables and plots to keep them readable.
 _DETAIL = re.compile(
-    r"(runtime|per_second|threshold|precision@\d+|recall@\d+|accuracy@(3|5|10)|^sequential_score|^step|^epoch)$"
+    r"(runtime|per_second|threshold|precision@\d+|recall@\d+|accuracy@(3|5|10)|^sequential_score|^step|^epoch)"
+    r"(_dim\d+)?$"
 )
+_TRUNCATED = re.compile(r"_dim(\d+)$")
+"""Metrics of embeddings truncated to a size (Matryoshka): wikiqa_cosine_ndcg@10_dim128."""
 # The metric that decides "better or worse" for a dataset, by evaluator (first match wins):
 # similarity -> Spearman, retrieval/reranking -> nDCG, binary classification -> average precision.
 _MAIN_METRICS = (r"spearman", r"ndcg@\d+$", r"(^|_)(ap|average_precision)$", r"f1_macro$", r"accuracy$")
@@ -45,6 +48,8 @@ class RunRecord:
     """Which model the run saved: 'fine-tuned', or 'base' when fine-tuning made dev worse."""
     unchanged: bool = False
     """Training changed no weight: the saved model is the base model, bit for bit."""
+    kept_step: int | None = None
+    """The step whose weights the fine-tuned model has: the best evaluation's, or the last step."""
     evaluations: list[dict[str, Any]] = field(default_factory=list)
     training: dict[str, Any] = field(default_factory=dict)
     losses: dict[int, float] = field(default_factory=dict)
@@ -81,6 +86,11 @@ class RunRecord:
         }
 
     @property
+    def kept_epoch(self) -> float | None:
+        """The epoch of the kept step, from the evaluation made there."""
+        return next((e.get("epoch") for e in self.evaluations if e["step"] == self.kept_step), None)
+
+    @property
     def dataset_names(self) -> list[str]:
         """From the recipe; else from per-dataset dev losses (`<name>_loss`) of multi-dataset runs."""
         if self.recipe.get("datasets"):
@@ -92,9 +102,23 @@ class RunRecord:
 
 def read_run(run_dir: Path) -> RunRecord:
     """Read a run folder: metrics.json as far as the run got, and metrics.jsonl for the rest."""
+    if run_dir.is_file():
+        inside = run_dir.parent
+        holder = (inside / run_folder.METRICS).is_file() or (inside / run_folder.METRICS_LOG).is_file()
+        fix = (
+            f"Give the run folder that holds it, '{inside}'."
+            if holder
+            else "Give the folder `sbft train` wrote."
+        )
+        raise SbftError(f"'{run_dir}' is a file, not a run folder", fix=fix)
     if not run_dir.is_dir():
         raise SbftError(
             f"the run folder '{run_dir}' does not exist", fix="Give the folder `sbft train` wrote."
+        )
+    if run_folder.read_marker(run_dir) is None:
+        raise SbftError(
+            f"'{run_dir}' is not a run folder of sbft (it has no {run_folder.MARKER} marker)",
+            fix="Give the folder `sbft train` wrote; sbft writes report.md only into its own run folders.",
         )
     summary_path, log_path = run_dir / run_folder.METRICS, run_dir / run_folder.METRICS_LOG
     if not summary_path.is_file() and not log_path.is_file():
@@ -103,7 +127,7 @@ def read_run(run_dir: Path) -> RunRecord:
             fix="Give a run folder written by `sbft train` (it logs from the first training step).",
         )
     summary = _read_json(summary_path) if summary_path.is_file() else {}
-    log = _read_log(log_path) if log_path.is_file() else []
+    log = run_folder.read_log(run_dir)  # a line cut short by a killed run is left out
     info_path = run_dir / run_folder.RUN_INFO
     record = RunRecord(
         run_dir=run_dir,
@@ -117,6 +141,7 @@ def read_run(run_dir: Path) -> RunRecord:
         final_test=summary.get("fine_tuned_test") or summary.get("test") or {},
         selected=summary.get("selected"),
         unchanged=bool(summary.get("unchanged")),
+        kept_step=summary.get("kept_step"),
         evaluations=summary.get("evaluations") or (run_folder.read_evaluations(run_dir) if log else []),
         training=summary.get("training") or {},
     )
@@ -146,19 +171,6 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _read_log(path: Path) -> list[dict[str, Any]]:
-    entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        try:
-            entries.append(json.loads(line))
-        except json.JSONDecodeError:
-            raise SbftError(
-                f"line {number} of '{path}' is not valid JSON (was the run killed while writing it?)",
-                fix="Delete that line and run `sbft report` again.",
-            ) from None
-    return entries
-
-
 # --- what the metric names say --------------------------------------------------------------
 
 
@@ -185,6 +197,17 @@ def by_dataset(keys: list[str], dataset_names: list[str]) -> dict[str, list[str]
     for key in keys:
         groups.setdefault(split_metric(key, dataset_names)[0], []).append(key)
     return groups
+
+
+def truncated_size(key: str) -> int | None:
+    """The embedding size a metric was computed at, when truncated (`..._dim128` -> 128)."""
+    found = _TRUNCATED.search(key)
+    return int(found.group(1)) if found else None
+
+
+def full_size(keys: Any) -> list[str]:
+    """The metrics of full-size embeddings: the truncated ones get a plot of their own."""
+    return [key for key in keys if truncated_size(key) is None]
 
 
 def main_metric(keys: list[str]) -> str | None:

@@ -44,6 +44,7 @@ def write_log(run_dir: Path, evaluations: list[dict], steps: int) -> None:
 def write_finished_run(run_dir: Path) -> Path:
     """A finished two-dataset run whose STS dev score dropped below the base model's."""
     (run_dir / "model").mkdir(parents=True)
+    (run_dir / ".sbft-run").write_text(json.dumps({"status": "finished"}))
     evaluations = [evaluation(20, 1.0, 0.79, 0.60), evaluation(40, 2.0, 0.75, 0.65)]
     final_dev = {k: v for k, v in evaluations[-1].items() if k not in ("step", "epoch")}
     metrics = {
@@ -90,8 +91,11 @@ def write_finished_run(run_dir: Path) -> Path:
 def write_cut_short_run(run_dir: Path) -> Path:
     """Killed at step 27 of 40: metrics.json holds only the baselines; the rest is in the log."""
     run_dir.mkdir()
+    (run_dir / ".sbft-run").write_text(json.dumps({"status": "training"}))
     (run_dir / "metrics.json").write_text(json.dumps({"status": "training", "baseline_dev": BASE_DEV}))
     write_log(run_dir, [evaluation(20, 1.0, 0.85, 0.55)], steps=27)
+    with (run_dir / "metrics.jsonl").open("a") as log:
+        log.write('{"step": 28, "lo')  # killed while writing a line
     return run_dir
 
 

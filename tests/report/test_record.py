@@ -27,16 +27,18 @@ def test_a_run_cut_short_reads_the_log(cut_short_run):
     assert record.tuned_label == "step 20" and record.tuned_dev["sts_spearman_cosine"] == 0.85
 
 
-def test_a_line_cut_short_is_explained(cut_short_run):
-    with (cut_short_run / "metrics.jsonl").open("a") as log:
-        log.write('{"step": 28, "lo')  # killed while writing
-    with pytest.raises(SbftError, match=r"line 31 .* not valid JSON"):
-        read_run(cut_short_run)
+def test_a_line_cut_short_by_a_kill_is_left_out(cut_short_run):
+    assert (cut_short_run / "metrics.jsonl").read_text().endswith('{"step": 28, "lo')
+    record = read_run(cut_short_run)
+    assert max(record.losses) == 27 and 28 not in record.losses
 
 
 def test_folders_that_are_no_run(tmp_path):
     with pytest.raises(SbftError, match="does not exist"):
         read_run(tmp_path / "missing")
+    with pytest.raises(SbftError, match="no .sbft-run marker"):
+        read_run(tmp_path)
+    (tmp_path / ".sbft-run").write_text("{}")
     with pytest.raises(SbftError, match="neither"):
         read_run(tmp_path)
 
@@ -57,3 +59,13 @@ def test_metric_names():
     assert main_metric(["sts_pearson_cosine", "sts_spearman_cosine"]) == "sts_spearman_cosine"
     assert main_metric(["qa_cosine_mrr@10", "qa_cosine_ndcg@10"]) == "qa_cosine_ndcg@10"
     assert main_metric(["loss"]) is None
+
+
+def test_a_file_given_for_the_run_folder_is_named_a_file(finished_run, tmp_path):
+    with pytest.raises(SbftError, match=r"metrics\.json' is a file, not a run folder") as error:
+        read_run(finished_run / "metrics.json")
+    assert f"'{finished_run}'" in error.value.fix  # the run folder that holds it
+    other = tmp_path / "notes.txt"
+    other.write_text("", encoding="utf-8")
+    with pytest.raises(SbftError, match=r"notes\.txt' is a file, not a run folder"):
+        read_run(other)
