@@ -36,7 +36,7 @@ def test_a_line_cut_short_by_a_kill_is_left_out(cut_short_run):
 def test_folders_that_are_no_run(tmp_path):
     with pytest.raises(SbftError, match="does not exist"):
         read_run(tmp_path / "missing")
-    with pytest.raises(SbftError, match="no .sbft-run marker"):
+    with pytest.raises(SbftError, match=r"no \.sbft-run marker"):
         read_run(tmp_path)
     (tmp_path / ".sbft-run").write_text("{}")
     with pytest.raises(SbftError, match="neither"):
