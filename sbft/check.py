@@ -41,6 +41,11 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
 
     @property
+    def trained(self) -> dict[str, PreparedDataset]:
+        """The datasets trained on; the others (no loss) are only evaluated."""
+        return {name: d for name, d in self.datasets.items() if d.spec.loss is not None}
+
+    @property
     def effective_batch(self) -> int:
         args = self.args
         return args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
@@ -49,7 +54,7 @@ class Plan:
     def steps_per_epoch(self) -> int:
         """Optimizer steps per epoch, as the multi-dataset sampler draws batches."""
         batch = self.args.per_device_train_batch_size * self.args.world_size
-        batches = [math.ceil(len(d.splits["train"]) / batch) for d in self.datasets.values()]
+        batches = [math.ceil(len(d.splits["train"]) / batch) for d in self.trained.values()]
         if len(batches) > 1 and str(self.args.multi_dataset_batch_sampler).endswith("round_robin"):
             total = min(batches) * len(batches)
         else:
@@ -75,8 +80,9 @@ def preflight(recipe: Recipe) -> Plan:
     settings = resolve_training(recipe)
     args = build_training_args(settings, recipe.family)
     for name, spec in recipe.datasets.items():
-        check_loss_args(spec.loss, f"datasets.{name}.loss", recipe.family)
-        _check_loss_arg_types(spec.loss, f"datasets.{name}.loss", recipe.family)
+        if spec.loss is not None:
+            check_loss_args(spec.loss, f"datasets.{name}.loss", recipe.family)
+            _check_loss_arg_types(spec.loss, f"datasets.{name}.loss", recipe.family)
     check_model_reference(recipe.model.name, recipe.model.trust_remote_code)
     _check_max_seq_length(recipe.model)
     # Under torchrun / accelerate the main process prepares (and caches) the data first.
@@ -85,7 +91,7 @@ def preflight(recipe: Recipe) -> Plan:
     if args.world_size > 1:
         _check_gather(recipe)
     for name, prepared in datasets.items():
-        if "train" not in prepared.splits:
+        if "train" not in prepared.splits and prepared.spec.loss is not None:
             raise SbftError(
                 "there is no train split to train on",
                 where=f"datasets.{name}",
@@ -98,12 +104,27 @@ def preflight(recipe: Recipe) -> Plan:
     if unevaluated and len(unevaluated) == sum("dev" in p.splits for p in datasets.values()):
         settings = resolve_training(recipe, dev_evaluated=False)  # no dev score to pick a model by
         args = build_training_args(settings, recipe.family)
+    _check_deciding_metric(recipe, settings)
     resolved = resolve_recipe(recipe, settings, args.world_size)
     plan = Plan(recipe=resolved, settings=settings, args=args, datasets=datasets)
     plan.warnings = [_no_evaluator(prepared) for prepared in unevaluated]
     plan.warnings += [w for prepared in datasets.values() for w in _warnings(prepared, plan)]
     plan.warnings += _schedule_warnings(plan)
     return plan
+
+
+def _check_deciding_metric(recipe: Recipe, settings: dict[str, Any]) -> None:
+    """Choosing the best model by a metric, or stopping early, needs a dev evaluation to watch."""
+    evaluation = recipe.evaluation
+    for key, value in (("metric", evaluation.metric), ("patience", evaluation.patience)):
+        if value is not None and not settings.get("load_best_model_at_end"):
+            raise SbftError(
+                f"'{key}' watches the dev evaluation during training, and this run has none"
+                + ("" if settings.get("eval_strategy") == "no" else " (no best model is kept)"),
+                where=f"evaluation.{key}",
+                fix="Give a dataset a dev split that an evaluator fits, with evaluation each epoch "
+                "(the default), or remove it.",
+            )
 
 
 def _no_evaluator(prepared: PreparedDataset) -> str:
@@ -168,7 +189,7 @@ def _check_gather(recipe: Recipe) -> None:
     if len(recipe.datasets) < 2:
         return
     for name, dataset in recipe.datasets.items():
-        if innermost(dataset.loss).args.get("gather_across_devices"):
+        if dataset.loss is not None and innermost(dataset.loss).args.get("gather_across_devices"):
             raise SbftError(
                 "gather_across_devices cannot be used when training on several datasets: each process "
                 "may draw a batch from a different dataset at the same step, and the gather would hang",
@@ -180,6 +201,8 @@ def _check_gather(recipe: Recipe) -> None:
 def _warnings(prepared: PreparedDataset, plan: Plan) -> list[str]:
     """Likely mistakes that still let a run start."""
     name, inputs, found = prepared.name, prepared.inputs, []
+    if prepared.spec.loss is None:  # only evaluated: its train rows, if any, are never read
+        return _empty_texts(prepared) + _labels_outside_range(prepared)
     if (
         len(inputs) >= 2
         and LATER_COLUMN.search(inputs[0])
@@ -196,10 +219,7 @@ def _warnings(prepared: PreparedDataset, plan: Plan) -> list[str]:
         sample = [v for v in train[column][:200] if isinstance(v, str)]
         if ID_NAME.search(column) or (sample and all(ID_VALUE.match(v.strip()) for v in sample)):
             found.append(f"{name}: column '{column}' looks like an ID, yet it will be read as text")
-    for split, data in prepared.splits.items():
-        empty = sum(1 for c in inputs for v in data[c] if isinstance(v, str) and not v.strip())
-        if empty:
-            found.append(f"{name} ({split}): {empty} empty text(s)")
+    found += _empty_texts(prepared)
     rows = _rows(train, inputs)
     duplicates = sum(count - 1 for count in Counter(rows).values() if count > 1)
     if duplicates:
@@ -213,6 +233,15 @@ def _warnings(prepared: PreparedDataset, plan: Plan) -> list[str]:
     if len(train) < batch:
         found.append(f"{name}: the train split has {len(train)} rows, fewer than the batch size {batch}")
     return found + _labels_outside_range(prepared)
+
+
+def _empty_texts(prepared: PreparedDataset) -> list[str]:
+    found = []
+    for split, data in prepared.splits.items():
+        empty = sum(1 for c in prepared.inputs for v in data[c] if isinstance(v, str) and not v.strip())
+        if empty:
+            found.append(f"{prepared.name} ({split}): {empty} empty text(s)")
+    return found
 
 
 def _schedule_warnings(plan: Plan) -> list[str]:
@@ -268,12 +297,17 @@ def print_plan(plan: Plan, console: Console) -> None:
         label = f" + label '{spec.label}' ({prepared.label_kind})" if prepared.has_label else ""
         rows = ", ".join(f"{split} {len(data)}" for split, data in prepared.splits.items())
         evaluator = evaluator_kind(prepared, "dev") if "dev" in prepared.splits else "none (no dev split)"
+        if prepared.corpus is not None and evaluator != "none":
+            evaluator += f" over a corpus of {len(prepared.corpus)} documents"
+        use = f"{spec.loss.name} sees" if spec.loss else "evaluation only (no loss), reads"
         console.print(
-            f"  [bold]{name}[/]: {rows} rows; {spec.loss.name if spec.loss else 'no loss'} sees "
-            f"({', '.join(prepared.inputs)}){label}; evaluator {evaluator}",
+            f"  [bold]{name}[/]: {rows} rows; {use} ({', '.join(prepared.inputs)}){label}; "
+            f"evaluator {evaluator}",
             highlight=False,
             soft_wrap=True,
         )
+    for line in _evaluation_lines(plan):
+        console.print(f"  {line}", highlight=False, soft_wrap=True)
     args = plan.args
     per_epoch = plan.steps_per_epoch
     if args.max_steps > 0:
@@ -295,6 +329,23 @@ def print_plan(plan: Plan, console: Console) -> None:
     )
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+
+
+def _evaluation_lines(plan: Plan) -> list[str]:
+    """Prompts, the metric that picks the best model, early stopping, Matryoshka sizes."""
+    recipe, lines = plan.recipe, []
+    if recipe.model.prompts:
+        prompts = ", ".join(f"{key} {value!r}" for key, value in recipe.model.prompts.items())
+        lines.append(f"prompts: {prompts} (training, evaluation, saved with the model)")
+    if plan.args.load_best_model_at_end:
+        patience = recipe.evaluation.patience
+        lines.append(
+            f"best model by dev {plan.args.metric_for_best_model}"
+            + (f"; stops after {patience} evaluation(s) without improvement" if patience else "")
+        )
+    if recipe.evaluation_dims:
+        lines.append(f"also evaluated at dimensions {', '.join(map(str, recipe.evaluation_dims))}")
+    return lines
 
 
 def check(recipe_path: Path, overrides: list[str] | None, console: Console) -> Plan:

@@ -7,10 +7,12 @@ position, so sbft selects and orders them explicitly and names the label column 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sbft.beir import RetrievalSplit, read_beir
 from sbft.errors import SbftError
 from sbft.families import DEFAULT, Family, LabelKind, LossInfo
 from sbft.file_errors import check_data_file, encoding_error, json_error, reader_logs_silenced
@@ -38,6 +40,10 @@ class PreparedDataset:
     label_kind: LabelKind = None
     """'score' (float) or 'class' (int): from the loss, or from the data when there is none."""
     family: Family = DEFAULT
+    corpus: dict[str, str] | None = None
+    """A BEIR dataset's documents, id -> text: dev and test are searched over all of them."""
+    retrieval: dict[str, RetrievalSplit] = field(default_factory=dict)
+    """A BEIR dataset's judged queries per split; its rows are (query, relevant document) pairs."""
 
     @property
     def has_label(self) -> bool:
@@ -53,6 +59,27 @@ class PreparedDataset:
         """Who needs the columns, for error messages."""
         return self.spec.loss.name if self.spec.loss else "evaluation"
 
+    def with_rows(self, splits: dict[str, Dataset]) -> PreparedDataset:
+        """The same dataset on the first rows of each split (the smoke run's few rows).
+
+        A BEIR dataset keeps the queries of those rows, and a corpus of their judged documents
+        and as many others: searching it stays a search, and takes no time.
+        """
+        if self.corpus is None:
+            return dataclasses.replace(self, splits=splits)
+        query_column = self.inputs[0]
+        retrieval = {
+            split: judged.first(len(set(splits[split][query_column])))
+            for split, judged in self.retrieval.items()
+            if split in splits
+        }
+        judged_docs = {
+            doc: None for kept in retrieval.values() for grades in kept.qrels.values() for doc in grades
+        }
+        others = [doc for doc in self.corpus if doc not in judged_docs][: len(judged_docs)]
+        corpus = {doc: self.corpus[doc] for doc in [*judged_docs, *others]}
+        return dataclasses.replace(self, splits=splits, corpus=corpus, retrieval=retrieval)
+
 
 def load_datasets(specs: dict[str, DatasetSpec], family: Family = DEFAULT) -> dict[str, PreparedDataset]:
     return {name: load_prepared(name, spec, family=family) for name, spec in specs.items()}
@@ -62,6 +89,8 @@ def load_prepared(
     name: str, spec: DatasetSpec, splits: tuple[str, ...] = SPLITS, family: Family = DEFAULT
 ) -> PreparedDataset:
     """Load and prepare every split the dataset declares (of those asked for)."""
+    if spec.beir:
+        return _load_beir(name, spec, splits, family)
     raw = _load_raw(name, spec, splits)
     prepared = PreparedDataset(name=name, spec=spec, splits={}, inputs=_target_names(spec), family=family)
     for split in [s for s in SPLITS if s in raw]:  # train first: it defines the class ids
@@ -71,6 +100,34 @@ def load_prepared(
 
 def _target_names(spec: DatasetSpec) -> list[str]:
     return [spec.renames.get(column, column) for column in spec.input_columns]
+
+
+def _load_beir(name: str, spec: DatasetSpec, wanted: tuple[str, ...], family: Family) -> PreparedDataset:
+    """(query, relevant document) rows per split, one per relevant document; the corpus beside them."""
+    from datasets import Dataset
+
+    beir = read_beir(spec.beir, wanted, f"datasets.{name}.beir")
+    prepared = PreparedDataset(
+        name=name, spec=spec, splits={}, inputs=_target_names(spec), family=family, corpus=beir.corpus
+    )
+    query_column, document_column = prepared.inputs
+    for split, judged in beir.splits.items():
+        pairs = [(query, doc) for query in judged.queries for doc in judged.relevant(query)]
+        if not pairs:
+            raise SbftError(
+                f"the {split} split is empty: no query has a document with a score above 0",
+                where=f"datasets.{name}.beir",
+                fix=f"Check {spec.beir}/qrels/{split}.tsv.",
+            )
+        pairs = pairs[: spec.max_samples]
+        prepared.retrieval[split] = judged.first(len(dict.fromkeys(query for query, _ in pairs)))
+        prepared.splits[split] = Dataset.from_dict(
+            {
+                query_column: [judged.queries[query] for query, _ in pairs],
+                document_column: [beir.corpus[doc] for _, doc in pairs],
+            }
+        )
+    return prepared
 
 
 def _load_raw(name: str, spec: DatasetSpec, wanted: tuple[str, ...]) -> dict[str, Dataset]:

@@ -178,7 +178,7 @@ def build_model(spec: ModelSpec, num_labels: int = 1) -> SentenceTransformer | C
 
 
 def _build_embedder(spec: ModelSpec) -> SentenceTransformer:
-    """An embedding model with the pooling, normalisation and length the recipe asks for."""
+    """An embedding model with the pooling, normalisation, length and prompts the recipe asks for."""
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
 
     model = load_model(spec.name, family=spec.family, trust_remote_code=spec.trust_remote_code)
@@ -196,4 +196,7 @@ def _build_embedder(spec: ModelSpec) -> SentenceTransformer:
             model = type(model)(modules=modules, device=str(model.device))
     if spec.max_seq_length is not None:
         model.max_seq_length = spec.max_seq_length
+    if spec.prompts:
+        # Saved in the model's config: `sbft encode --prompt-name query` and `sbft search` use them.
+        model.prompts = {**model.prompts, **spec.prompts}
     return model

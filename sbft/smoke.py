@@ -9,7 +9,6 @@ the collator cannot batch) fails before the real run loads anything.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -68,9 +67,8 @@ def smoke_settings(settings: dict[str, Any], folder: Path) -> dict[str, Any]:
 def smoke_datasets(datasets: dict[str, PreparedDataset]) -> dict[str, PreparedDataset]:
     """A few rows of every split; the prepared data is reused, not loaded again."""
     return {
-        name: dataclasses.replace(
-            prepared,
-            splits={split: _few_rows(data, prepared.label_kind) for split, data in prepared.splits.items()},
+        name: prepared.with_rows(
+            {split: _few_rows(data, prepared.label_kind) for split, data in prepared.splits.items()}
         )
         for name, prepared in datasets.items()
     }
@@ -125,7 +123,7 @@ def try_saved_model(folder: Path, family: Family, datasets: dict[str, PreparedDa
     (the first training row)."""
     from sbft.models import load_model
 
-    prepared = next(iter(datasets.values()))
+    prepared = next(d for d in datasets.values() if d.spec.loss is not None)
     row = prepared.splits["train"][0]
     texts = [row[column] for column in prepared.inputs[:2]]
     texts = [text[0] if isinstance(text, list) else text for text in texts]  # listwise: one document

@@ -29,6 +29,7 @@ from sbft.quiet import quiet_libraries
 from sbft.recipe import Recipe, dump_recipe, load_recipe, redact
 from sbft.recipe.dump import resolution
 from sbft.smoke import SmokeResult, failure, rng_preserved, smoke_datasets, smoke_settings, try_saved_model
+from sbft.training_args import DEV_SCORE
 
 if TYPE_CHECKING:
     from sbft.check import Plan
@@ -144,9 +145,9 @@ def _run(
     say = Console(quiet=True) if quiet else console
     checkpoint = run_folder.newest_checkpoint(run_dir) if resume else None
 
-    from transformers import PrinterCallback, ProgressCallback
+    from transformers import EarlyStoppingCallback, PrinterCallback, ProgressCallback
 
-    from sbft.evaluation import build_evaluator, evaluate
+    from sbft.evaluation import build_evaluator, check_metric_name, evaluate
     from sbft.losses import build_loss
     from sbft.models import build_model
     from sbft.report import MetricsCallback, metrics_table, write_report
@@ -155,15 +156,21 @@ def _run(
     num_labels = _num_labels(datasets)
     model = build_model(recipe.model, num_labels=num_labels)
     base_weights = _weights_checksum(model)
-    losses = {
+    trained = {name: prepared for name, prepared in datasets.items() if prepared.spec.loss is not None}
+    losses = {  # datasets without a loss are only evaluated: their rows never reach a loss
         name: build_loss(
             plan.recipe.datasets[name].loss, model, prepared.splits["train"], f"datasets.{name}.loss", family
         )
-        for name, prepared in datasets.items()
+        for name, prepared in trained.items()
     }
+    evaluation = {"prompts": recipe.model.prompts, "dims": recipe.evaluation_dims}
     eval_batch = args.per_device_eval_batch_size
-    dev_evaluator = _scored(build_evaluator(datasets, "dev", eval_batch))
-    test_evaluator = build_evaluator(datasets, "test", eval_batch) if recipe.evaluation.test else None
+    dev_evaluator = _scored(build_evaluator(datasets, "dev", eval_batch, **evaluation))
+    test_evaluator = (
+        build_evaluator(datasets, "test", eval_batch, **evaluation) if recipe.evaluation.test else None
+    )
+    deciding = args.metric_for_best_model if args.load_best_model_at_end else None
+    own_losses = ["loss", *(f"{name}_loss" for name, prepared in trained.items() if "dev" in prepared.splits)]
 
     if main:
         resolved = dataclasses.replace(plan.recipe, output_dir=str(run_dir))
@@ -178,6 +185,7 @@ def _run(
     if not resume and recipe.evaluation.baseline:
         metrics["baseline_dev"] = evaluate(dev_evaluator, model)
         metrics["baseline_test"] = evaluate(test_evaluator, model)
+        check_metric_name(deciding, [*metrics["baseline_dev"], *own_losses])
         if metrics["baseline_dev"]:
             say.print(metrics_table("base model", _by_split(metrics, "baseline_dev", "baseline_test")))
     if main:
@@ -187,9 +195,12 @@ def _run(
         run_dir / run_folder.METRICS_LOG, console, quiet=quiet, baseline_dev=metrics.get("baseline_dev")
     )
     stopper = GracefulStop()
-    single = len(datasets) == 1
-    train_sets = {name: d.splits["train"] for name, d in datasets.items()}
-    dev_sets = {name: d.splits["dev"] for name, d in datasets.items() if "dev" in d.splits}
+    single = len(trained) == 1
+    train_sets = {name: d.splits["train"] for name, d in trained.items()}
+    dev_sets = {name: d.splits["dev"] for name, d in trained.items() if "dev" in d.splits}
+    watchers = [_MetricNameCheck(deciding, own_losses)]
+    if recipe.evaluation.patience:
+        watchers.append(EarlyStoppingCallback(early_stopping_patience=recipe.evaluation.patience))
     progress.stage = "setting up the trainer, before training started"
     trainer = family.import_class("trainer")(
         model=model,
@@ -198,7 +209,7 @@ def _run(
         eval_dataset=(next(iter(dev_sets.values())) if single else dev_sets) if dev_sets else None,
         loss=next(iter(losses.values())) if single else losses,
         evaluator=dev_evaluator,
-        callbacks=[callback, stopper, _StageTracker(progress)],
+        callbacks=[callback, stopper, _StageTracker(progress), *watchers],
     )
     # Our callback prints the logs; the trainer's own printers would repeat them as raw dicts.
     trainer.remove_callback(PrinterCallback)
@@ -237,7 +248,7 @@ def _run(
     metrics["unchanged"] = _weights_checksum(model) == base_weights
     if metrics["unchanged"]:
         metrics["selected"] = "base"  # bit for bit the base model: nothing was fine-tuned
-    elif recipe.evaluation.keep == "best" and _base_is_better(metrics):
+    elif recipe.evaluation.keep == "best" and _base_is_better(metrics, args):
         # Fine-tuning made the dev score worse: ship the base model, and say so loudly.
         metrics["fine_tuned_dev"], metrics["fine_tuned_test"] = metrics["final_dev"], metrics["test"]
         metrics["final_dev"], metrics["test"] = metrics["baseline_dev"], metrics["baseline_test"]
@@ -254,7 +265,7 @@ def _run(
         write_report(run_dir)
     if claim is not None:
         claim.finish()
-        _print_summary(console, metrics, run_dir, claim.keep_checkpoints)
+        _print_summary(console, metrics, run_dir, claim.keep_checkpoints, args.metric_for_best_model)
     return RunResult(run_dir=run_dir, metrics=metrics)
 
 
@@ -273,7 +284,9 @@ def _distribution(plan: Any) -> dict[str, Any]:
     }
 
 
-def _print_summary(console: Console, metrics: dict[str, Any], run_dir: Path, kept: bool) -> None:
+def _print_summary(
+    console: Console, metrics: dict[str, Any], run_dir: Path, kept: bool, deciding: str | None
+) -> None:
     """The closing tables: each metric, base vs fine-tuned, and the difference; where it all is."""
     from sbft.report import comparison_table
 
@@ -295,9 +308,10 @@ def _print_summary(console: Console, metrics: dict[str, Any], run_dir: Path, kep
             soft_wrap=True,
         )
     elif metrics["selected"] == "base":
+        key = _metric_key(deciding)
         console.print(
-            f"[bold red]warning: fine-tuning lowered the dev score "
-            f"({metrics['baseline_dev'][DEV_SCORE]:.4f} -> {tuned_dev.get(DEV_SCORE, float('nan')):.4f}); "
+            f"[bold red]warning: fine-tuning lowered the dev score {key} "
+            f"({metrics['baseline_dev'][key]:.4f} -> {tuned_dev.get(key, float('nan')):.4f}); "
             f"the BASE model was saved, not the fine-tuned one.[/] Try a lower learning rate, "
             f"another loss or more data; set 'evaluation.keep: last' to keep the fine-tuned model anyway.",
             highlight=False,
@@ -312,27 +326,43 @@ def _print_summary(console: Console, metrics: dict[str, Any], run_dir: Path, kep
     )
 
 
-DEV_SCORE = "sequential_score"
-"""The dev score that picks the best model: the mean of each dev set's main metric."""
-
-
 def _scored(evaluator: Any) -> Any:
-    """Wrap a single evaluator so every run has the same dev score key (DEV_SCORE)."""
+    """Wrap a single evaluator so every run has the same default dev score key (sequential_score)."""
     from sentence_transformers.sentence_transformer.evaluation import SequentialEvaluator
+
+    from sbft.evaluation.evaluators import mean
 
     if evaluator is None or isinstance(evaluator, SequentialEvaluator):
         return evaluator
-    return SequentialEvaluator([evaluator], main_score_function=_mean)
+    return SequentialEvaluator([evaluator], main_score_function=mean)
 
 
-def _mean(scores: list[float]) -> float:
-    return sum(scores) / len(scores)
+def _metric_key(deciding: str | None) -> str:
+    """The deciding metric as the evaluators name it (the trainer prefixes it with eval_)."""
+    return (deciding or DEV_SCORE).removeprefix("eval_")
 
 
-def _base_is_better(metrics: dict[str, Any]) -> bool:
-    base = metrics["baseline_dev"].get(DEV_SCORE)
-    tuned = metrics["final_dev"].get(DEV_SCORE)  # missing when training diverged to NaN
-    return base is not None and (tuned is None or base > tuned)
+def _base_is_better(metrics: dict[str, Any], args: Any) -> bool:
+    key = _metric_key(args.metric_for_best_model)
+    base = metrics["baseline_dev"].get(key)
+    tuned = metrics["final_dev"].get(key)  # missing when training diverged to NaN
+    if base is None or tuned is None:
+        return base is not None
+    return base > tuned if args.greater_is_better else base < tuned
+
+
+class _MetricNameCheck(TrainerCallback):
+    """The deciding metric exists: checked at the first evaluation when no baseline showed the names."""
+
+    def __init__(self, deciding: str | None, own_losses: list[str]) -> None:
+        self.deciding, self.own_losses = deciding, own_losses
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        from sbft.evaluation import check_metric_name
+
+        names = [key.removeprefix("eval_") for key in metrics or {}]
+        check_metric_name(self.deciding, [*names, *self.own_losses])
+        self.deciding = None  # once is enough
 
 
 def resume_recipe(run_dir: Path) -> Recipe:

@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from sbft import run_folder
 from sbft.errors import SbftError, did_you_mean
-from sbft.recipe import LossSpec, Recipe, check_type
+from sbft.recipe import LossSpec, Recipe, check_type, column_prompts
+
+DEV_SCORE = "sequential_score"
+"""The default dev score that picks the best model: the mean of each dev set's main metric."""
 
 if TYPE_CHECKING:
     from transformers import TrainingArguments
@@ -31,7 +34,8 @@ def default_training(recipe: Recipe, dev_evaluated: bool = True) -> dict[str, An
     in_batch = any(
         effective_info(d.loss, recipe.family).in_batch_negatives for d in recipe.datasets.values() if d.loss
     )
-    has_dev = dev_evaluated and any("dev" in d.files or d.hub for d in recipe.datasets.values())
+    has_dev = dev_evaluated and any("dev" in d.declared_splits for d in recipe.datasets.values())
+    deciding = recipe.evaluation.metric or DEV_SCORE
     return {
         "num_train_epochs": 1,
         "per_device_train_batch_size": 32,
@@ -46,11 +50,12 @@ def default_training(recipe: Recipe, dev_evaluated: bool = True) -> dict[str, An
         "save_strategy": "steps",
         "save_steps": 500,
         "save_total_limit": 2,
-        # Keep the best evaluation's weights, not merely the last (sequential_score is the mean
-        # of each dev set's main metric); the baseline also competes, see `train`.
+        # Keep the best evaluation's weights, not merely the last (by evaluation.metric, else
+        # sequential_score: the mean of each dev set's main metric); the baseline also competes,
+        # see `train`.
         "load_best_model_at_end": has_dev,
-        "metric_for_best_model": "sequential_score" if has_dev else None,
-        "greater_is_better": True,
+        "metric_for_best_model": deciding if has_dev else None,
+        "greater_is_better": not deciding.endswith("loss"),
         # In-batch negatives must not meet their own duplicates in a batch.
         "batch_sampler": "no_duplicates" if in_batch else "batch_sampler",
         "multi_dataset_batch_sampler": "proportional",
@@ -69,6 +74,8 @@ def resolve_training(recipe: Recipe, dev_evaluated: bool = True) -> dict[str, An
     each epoch or to pick the best model by.
     """
     settings = {**default_training(recipe, dev_evaluated), **recipe.training}
+    if recipe.model.prompts and "prompts" not in recipe.training:
+        settings["prompts"] = training_prompts(recipe)
     if settings.get("load_best_model_at_end") and "save_strategy" not in recipe.training:
         # Best-model selection needs a checkpoint at every evaluation.
         settings["save_strategy"] = settings["eval_strategy"]
@@ -82,6 +89,16 @@ def resolve_training(recipe: Recipe, dev_evaluated: bool = True) -> dict[str, An
         settings["use_cpu"] = not torch.cuda.is_available()
     settings["output_dir"] = str(recipe.run_dir / run_folder.CHECKPOINTS)
     return settings
+
+
+def training_prompts(recipe: Recipe) -> dict[str, Any]:
+    """model.prompts as the trainer's `prompts`: per column, and per dataset when several train."""
+    by_dataset = {
+        name: column_prompts(recipe.model.prompts, [spec.renames.get(c, c) for c in spec.input_columns])
+        for name, spec in recipe.datasets.items()
+        if spec.loss is not None
+    }
+    return next(iter(by_dataset.values())) if len(by_dataset) == 1 else by_dataset
 
 
 def build_training_args(settings: dict[str, Any], family: Family) -> TrainingArguments:

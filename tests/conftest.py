@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import WORDS, sentences, write_jsonl
+from tests.helpers import WORDS, sentences, write_beir, write_jsonl
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -76,6 +76,37 @@ def pair_files(tmp_path: Path) -> dict[str, Path]:
         ]
         files[split] = write_jsonl(tmp_path / f"qa-{split}.jsonl", rows)
     return files
+
+
+@pytest.fixture()
+def beir_folder(tmp_path: Path) -> Path:
+    """A tiny BEIR folder: 30 documents (two with a title), 12 queries.
+
+    train: q0 has two relevant documents (d0, and d1 at grade 2) and one judged not relevant
+    (d2, grade 0); q1..q7 one each. dev: q8, q9 and q10 (grade 2), and q11 judged only with
+    grade 0 (skipped). test: q9 again. Each query's relevant document is the query's text with
+    a few words added; the other documents are distractors.
+    """
+    texts = sentences(12, 31)
+    corpus: dict[str, str | tuple[str, str]] = {f"d{i}": text for i, text in enumerate(sentences(30, 32))}
+    answers = {"q0": "d0", **{f"q{i}": f"d{i + 2}" for i in range(1, 11)}}
+    for query, doc in answers.items():
+        corpus[doc] = f"{texts[int(query[1:])]} {WORDS[int(query[1:])]} {WORDS[-1]}"
+    corpus["d1"] = ("a title", corpus["d1"])
+    corpus["d13"] = ("", corpus["d13"])
+    train = [
+        ("q0", "d0", 1),
+        ("q0", "d1", 2),
+        ("q0", "d2", 0),
+        *((f"q{i}", f"d{i + 2}", 1) for i in range(1, 8)),
+    ]
+    dev = [("q8", "d10", 1), ("q9", "d11", 1), ("q10", "d12", 2), ("q11", "d20", 0)]
+    return write_beir(
+        tmp_path / "beir",
+        corpus,
+        {f"q{i}": text for i, text in enumerate(texts)},
+        {"train": train, "dev": dev, "test": [("q9", "d11", 1)]},
+    )
 
 
 @pytest.fixture()

@@ -29,6 +29,32 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def write_beir(
+    folder: Path,
+    corpus: dict[str, str | tuple[str, str]],
+    queries: dict[str, str],
+    qrels: dict[str, list[tuple[str, str, int]]],
+) -> Path:
+    """A folder in BEIR layout: corpus (id -> text, or (title, text)), queries, qrels per split."""
+    (folder / "qrels").mkdir(parents=True, exist_ok=True)
+    write_jsonl(
+        folder / "corpus.jsonl",
+        [
+            {
+                "_id": i,
+                "title": doc[0] if isinstance(doc, tuple) else "",
+                "text": doc[-1] if isinstance(doc, tuple) else doc,
+            }
+            for i, doc in corpus.items()
+        ],
+    )
+    write_jsonl(folder / "queries.jsonl", [{"_id": i, "text": text} for i, text in queries.items()])
+    for split, rows in qrels.items():
+        lines = ["query-id\tcorpus-id\tscore", *(f"{q}\t{d}\t{score}" for q, d, score in rows)]
+        (folder / "qrels" / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
 def run_sbft(
     *args: str,
     cwd: Path | None = None,

@@ -121,3 +121,34 @@ def test_raw_stsb_files_load_with_loader_args_only():
     first = prepared.splits["train"][0]
     assert first["sentence1"] == "A plane is taking off." and first[LABEL] == pytest.approx(1.0)
     assert any('"' in s for s in prepared.splits["train"]["sentence1"])  # quotes kept as text
+
+
+def test_beir_rows_are_query_and_each_relevant_document(beir_folder):
+    prepared = load_prepared(
+        "wiki", DatasetSpec(beir=str(beir_folder), loss=LossSpec("MultipleNegativesRankingLoss"))
+    )
+    train = prepared.splits["train"]
+    assert train.column_names == ["query", "document"] and prepared.inputs == ["query", "document"]
+    assert len(train) == 9  # q0 has two relevant documents: two rows; its grade-0 one gives none
+    assert train["document"][:2] == [prepared.corpus["d0"], prepared.corpus["d1"]]
+    assert len(prepared.corpus) == 30 and prepared.label_kind is None
+    assert list(prepared.retrieval["dev"].queries) == ["q8", "q9", "q10"]
+    assert len(prepared.splits["dev"]) == 3 and len(prepared.splits["test"]) == 1
+
+
+def test_beir_caps_rows_but_never_the_corpus(beir_folder):
+    capped = DatasetSpec(
+        beir=str(beir_folder), columns={"query": "anchor", "document": "positive"}, max_samples=2
+    )
+    prepared = load_prepared("wiki", capped)
+    assert prepared.splits["train"].column_names == ["anchor", "positive"]
+    assert len(prepared.splits["train"]) == 2 and list(prepared.retrieval["train"].queries) == ["q0"]
+    assert list(prepared.retrieval["dev"].queries) == ["q8", "q9"] and len(prepared.corpus) == 30
+
+
+def test_beir_with_few_rows_searches_a_small_corpus(beir_folder):
+    """The smoke run's few rows: their queries, their judged documents and as many others."""
+    prepared = load_prepared("wiki", DatasetSpec(beir=str(beir_folder)))
+    few = prepared.with_rows({split: data.select([0]) for split, data in prepared.splits.items()})
+    assert list(few.retrieval["dev"].queries) == ["q8"] and list(few.retrieval["train"].queries) == ["q0"]
+    assert {"d0", "d1", "d2", "d10"} <= set(few.corpus) and len(few.corpus) == 10

@@ -126,7 +126,7 @@ def test_unset_environment_variable_is_named(tmp_path, monkeypatch):
 def test_files_or_hub_exactly_one(tmp_path):
     sts = {**MINIMAL["datasets"]["sts"], "hub": "sentence-transformers/stsb"}
     error = error_of(tmp_path, {**MINIMAL, "datasets": {"sts": sts}})
-    assert "either 'files'" in str(error)
+    assert "give one source" in str(error)
 
 
 def test_unknown_split_name(tmp_path):
@@ -145,3 +145,53 @@ def test_shipped_recipes_validate(monkeypatch):
 def test_exponent_floats_are_numbers(tmp_path):
     recipe = load_recipe(write(tmp_path, yaml.safe_dump(MINIMAL) + "training:\n  learning_rate: 2e-5\n"))
     assert recipe.training["learning_rate"] == 2e-5
+
+
+def test_a_beir_dataset_reads_query_and_document(tmp_path):
+    recipe = load_recipe(
+        write(
+            tmp_path,
+            {**MINIMAL, "datasets": {"wiki": {"beir": "data/beir", "loss": "MultipleNegativesRankingLoss"}}},
+        )
+    )
+    wiki = recipe.datasets["wiki"]
+    assert wiki.beir == str(tmp_path / "data" / "beir") and wiki.input_columns == ["query", "document"]
+    for wrong, where in (
+        ({"columns": ["document", "query"]}, "columns"),
+        ({"label": "score"}, "label"),
+        ({"files": {"train": "t.csv"}}, None),
+    ):
+        error = error_of(
+            tmp_path,
+            {**MINIMAL, "datasets": {"wiki": {"beir": "b", "loss": "MultipleNegativesRankingLoss", **wrong}}},
+        )
+        assert error.where == ("datasets.wiki" + (f".{where}" if where else ""))
+
+
+def test_a_dataset_without_loss_is_evaluated_but_one_must_train(tmp_path):
+    sts = MINIMAL["datasets"]["sts"]
+    watched = {k: v for k, v in sts.items() if k != "loss"}
+    recipe = load_recipe(write(tmp_path, {**MINIMAL, "datasets": {"sts": sts, "watched": watched}}))
+    assert recipe.datasets["watched"].loss is None
+    error = error_of(tmp_path, {**MINIMAL, "datasets": {"watched": watched}})
+    assert error.where == "datasets" and "nothing to train on" in str(error)
+
+
+def test_evaluation_and_prompt_rules(tmp_path):
+    matryoshka = {"name": "MatryoshkaLoss", "args": {"matryoshka_dims": [32, 16]}, "inner": "CoSENTLoss"}
+    recipe = load_recipe(
+        write(tmp_path, {**MINIMAL, "datasets": {"sts": {**MINIMAL["datasets"]["sts"], "loss": matryoshka}}})
+    )
+    assert recipe.evaluation_dims == [32, 16]
+    assert load_recipe(write(tmp_path, {**MINIMAL, "evaluation": {"dims": [8]}})).evaluation_dims == [8]
+    for evaluation, where in (
+        ({"patience": 0}, "evaluation.patience"),
+        ({"dims": [0]}, "evaluation.dims[0]"),
+    ):
+        assert error_of(tmp_path, {**MINIMAL, "evaluation": evaluation}).where == where
+    model = {**MINIMAL["model"], "prompts": {"query": "q: ", "sentence2": "s: "}}
+    assert load_recipe(write(tmp_path, {**MINIMAL, "model": model})).model.prompts["sentence2"] == "s: "
+    error = error_of(tmp_path, {**MINIMAL, "model": {**model, "prompts": {"querry": "q: "}}})
+    assert error.where == "model.prompts.querry" and "'query'" in error.fix
+    crossed = {**model, "type": "cross-encoder"}
+    assert error_of(tmp_path, {**MINIMAL, "model": crossed}).where == "model.prompts"

@@ -8,10 +8,11 @@ SequentialEvaluator.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sbft.data import LABEL, PreparedDataset
-from sbft.errors import SbftError
+from sbft.errors import SbftError, closest
+from sbft.recipe import column_prompts
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder, SentenceTransformer
@@ -48,9 +49,20 @@ def evaluator_kind(prepared: PreparedDataset, split: str, override: str | None =
 
 
 def build_evaluator(
-    datasets: dict[str, PreparedDataset], split: str, batch_size: int = 32, override: str | None = None
+    datasets: dict[str, PreparedDataset],
+    split: str,
+    batch_size: int = 32,
+    override: str | None = None,
+    *,
+    prompts: dict[str, str] | None = None,
+    dims: list[int] | None = None,
 ) -> SentenceEvaluator | None:
-    """One evaluator over every dataset that has `split`; None when nothing can be evaluated."""
+    """One evaluator over every dataset that has `split`; None when nothing can be evaluated.
+
+    `prompts` (model.prompts: by role or column) go before the texts as in training; `dims` adds
+    each dataset's metrics at those truncated sizes. Several datasets score the mean of their
+    main metrics (`sequential_score`).
+    """
     from sentence_transformers.sentence_transformer.evaluation import SequentialEvaluator
 
     evaluators = []
@@ -59,14 +71,57 @@ def build_evaluator(
         if data is None:
             continue
         kind = evaluator_kind(prepared, split, override)
-        if kind != "none":
-            columns = [data[c] for c in prepared.inputs]
-            labels = data[LABEL] if prepared.has_label else None
-            common = {"name": prepared.name, "batch_size": batch_size, "write_csv": False}
-            evaluators.append(prepared.family.make_evaluator(kind, columns, labels, common))
+        if kind == "none":
+            continue
+        evaluator = _make(prepared, kind, split, batch_size, prompts)
+        if dims:
+            from sbft.evaluation.truncation import Truncations
+
+            evaluator = Truncations(evaluator, dims)
+        evaluators.append(evaluator)
     if not evaluators:
         return None
-    return evaluators[0] if len(evaluators) == 1 else SequentialEvaluator(evaluators)
+    if len(evaluators) == 1:
+        return evaluators[0]
+    return SequentialEvaluator(evaluators, main_score_function=mean)
+
+
+def _make(
+    prepared: PreparedDataset, kind: str, split: str, batch_size: int, prompts: dict[str, str] | None
+) -> SentenceEvaluator:
+    data = prepared.splits[split]
+    columns = [data[c] for c in prepared.inputs]
+    labels = data[LABEL] if prepared.has_label else None
+    common = {"name": prepared.name, "batch_size": batch_size, "write_csv": False}
+    extras: dict[str, Any] = {}
+    if prompts:
+        by_column = column_prompts(prompts, prepared.inputs)
+        extras["prompts"] = [by_column.get(c) for c in prepared.inputs]
+    if prepared.corpus is not None and kind == "information-retrieval":
+        judged = prepared.retrieval[split]
+        extras.update(corpus=prepared.corpus, queries=judged.queries, qrels=judged.qrels)
+    return prepared.family.make_evaluator(kind, columns, labels, common, **extras)
+
+
+def check_metric_name(deciding: str | None, available: list[str]) -> None:
+    """The metric that picks the best model (evaluation.metric) is one the dev evaluation reports.
+
+    `available`: the names an evaluation showed; nothing is said before one has.
+    """
+    if deciding is None or not available or deciding.removeprefix("eval_") in available:
+        return
+    shown = sorted(name for name in available if "_dim" not in name and not name.endswith("_loss"))
+    raise SbftError(
+        f"the dev evaluation reports no metric '{deciding}'",
+        where="evaluation.metric",
+        fix=(f"Did you mean '{match}'? " if (match := closest(deciding, available)) else "")
+        + f"The dev metrics are: {', '.join(shown)}.",
+    )
+
+
+def mean(scores: list[float]) -> float:
+    """The dev score of several datasets: the mean of their main metrics."""
+    return sum(scores) / len(scores)
 
 
 def evaluate(

@@ -8,6 +8,8 @@ the data's shape unless a task is named. DATA can be
 - a folder: its only data file, or else the one whose name has the split as a word
   (`test.csv`, `sts-test.jsonl`; for dev also `validation`, `valid`, `val`);
 - datasets of a recipe: `recipe.yaml` (all of them), `recipe.yaml#name`, `recipe.yaml#name:dev`;
+- a folder in BEIR layout (corpus.jsonl, queries.jsonl, qrels/): its test queries (dev when it
+  has no test qrels; `FOLDER#dev` chooses) searched over the whole corpus;
 - a Hugging Face hub dataset id (columns must then be named).
 
 For a file without --columns, the columns, label and reader options are those `sbft init`
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sbft.beir import CORPUS, QRELS, qrels_path
 from sbft.errors import SbftError, did_you_mean
 from sbft.families import FAMILIES, Family
 from sbft.files import FILE_FORMATS, format_of
@@ -152,6 +155,9 @@ def resolve_data(data: str, options: DataOptions) -> EvalData:
     recipe_ref = _recipe_reference(data)
     if recipe_ref is not None:
         return _from_recipe(*recipe_ref, options)
+    folder, _, split = data.partition("#")
+    if (Path(folder).expanduser() / CORPUS).is_file():
+        return _from_beir(Path(folder).expanduser(), split or None, options)
     path = Path(data).expanduser()
     notes: list[str] = []
     if path.is_dir():
@@ -187,14 +193,7 @@ def _recipe_reference(data: str) -> tuple[Path, str | None, str | None] | None:
 def _from_recipe(path: Path, name: str | None, split: str | None, options: DataOptions) -> EvalData:
     from sbft.recipe import load_recipe
 
-    keys = ("columns", "label", "label_range", "format", "loader_args", "subset")
-    given = [f"--{key.replace('_', '-')}" for key in keys if getattr(options, key) not in (None, {})]
-    if given:
-        raise SbftError(
-            f"{', '.join(given)} describe a data file; a recipe's datasets say how they are read",
-            where=str(path),
-            fix="Leave these options out, or edit the recipe.",
-        )
+    _refuse_file_options(options, path, "a recipe's datasets say how they are read")
     split = split or options.split or DEFAULT_SPLIT
     if split not in SPLITS:
         raise SbftError(f"unknown split '{split}'", where=str(path), fix=did_you_mean(split, SPLITS))
@@ -204,7 +203,7 @@ def _from_recipe(path: Path, name: str | None, split: str | None, options: DataO
             f"the recipe has no dataset '{name}'", where=str(path), fix=did_you_mean(name, recipe.datasets)
         )
     chosen = {name: recipe.datasets[name]} if name else recipe.datasets
-    specs = {n: s for n, s in chosen.items() if split in (s.splits if s.hub else s.files)}
+    specs = {n: s for n, s in chosen.items() if split in s.declared_splits}
     if not specs:
         raise SbftError(
             f"no dataset {'named ' + repr(name) + ' ' if name else ''}in the recipe has a {split} split",
@@ -215,6 +214,39 @@ def _from_recipe(path: Path, name: str | None, split: str | None, options: DataO
         specs = {n: dataclasses.replace(s, max_samples=options.max_samples) for n, s in specs.items()}
     notes = [f"skipped {n}: no {split} split" for n in chosen if n not in specs]
     return EvalData(specs, split, notes)
+
+
+def _refuse_file_options(options: DataOptions, data: Path, reason: str) -> None:
+    keys = ("columns", "label", "label_range", "format", "loader_args", "subset")
+    given = [f"--{key.replace('_', '-')}" for key in keys if getattr(options, key) not in (None, {})]
+    if given:
+        raise SbftError(
+            f"{', '.join(given)} describe a data file; {reason}",
+            where=str(data),
+            fix="Leave these options out.",
+        )
+
+
+def _from_beir(folder: Path, split: str | None, options: DataOptions) -> EvalData:
+    """A BEIR folder: its split's queries searched over the whole corpus (test, else dev)."""
+    _refuse_file_options(options, folder, "a BEIR folder's layout says how it is read")
+    split = split or options.split
+    notes = []
+    if split is None:
+        split = next((s for s in (DEFAULT_SPLIT, "dev") if qrels_path(folder, s).is_file()), DEFAULT_SPLIT)
+        if split != DEFAULT_SPLIT:
+            notes.append(f"split: {split} ({folder} has no {QRELS}/{DEFAULT_SPLIT}.tsv)")
+    if split not in SPLITS:
+        raise SbftError(f"unknown split '{split}'", where=str(folder), fix=did_you_mean(split, SPLITS))
+    if not qrels_path(folder, split).is_file():
+        raise SbftError(
+            f"the BEIR folder has no {QRELS}/{split}.tsv",
+            where=str(folder),
+            fix=f"Name a split it has: {folder}#dev, for example.",
+        )
+    folder = folder.resolve()
+    name = folder.parent.name if folder.name.lower() == "beir" else folder.name
+    return EvalData({name: DatasetSpec(beir=str(folder), max_samples=options.max_samples)}, split, notes)
 
 
 def _pick_file(folder: Path, split: str) -> Path:

@@ -232,36 +232,60 @@ def auto_evaluator(n_inputs: int, label: LabelKind, binary_labels: bool) -> str:
 
 
 def make_evaluator(
-    kind: str, columns: list[list[Any]], labels: list[Any] | None, common: dict[str, Any]
+    kind: str,
+    columns: list[list[Any]],
+    labels: list[Any] | None,
+    common: dict[str, Any],
+    *,
+    prompts: list[str | None] | None = None,
+    corpus: dict[str, str] | None = None,
+    queries: dict[str, str] | None = None,
+    qrels: dict[str, dict[str, int]] | None = None,
 ) -> SentenceEvaluator:
+    """The evaluator `kind` on a split's columns; information-retrieval searches `corpus` for
+    `queries` judged by `qrels` when given, else a corpus made of the rows' documents.
+
+    `prompts` (one per column, None for none) go before the texts as in training: the retrieval
+    evaluator takes them as its query and corpus prompts, the others read the prompted texts.
+    """
     from sentence_transformers.sentence_transformer import evaluation
 
+    prompts = prompts or [None] * len(columns)
+    if kind == "information-retrieval":
+        from sbft.families.retrieval import CorpusRetrievalEvaluator
+
+        if corpus is None:
+            queries, corpus, qrels = _judged_rows(columns)
+        return CorpusRetrievalEvaluator(
+            queries, corpus, qrels, query_prompt=prompts[0], corpus_prompt=prompts[1], **common
+        )
+    columns = [
+        [f"{prompt}{text}" for text in column] if prompt else column
+        for column, prompt in zip(columns, prompts, strict=True)
+    ]
     if kind == "embedding-similarity":
         return evaluation.EmbeddingSimilarityEvaluator(columns[0], columns[1], labels, **common)
     if kind == "binary-classification":
         return evaluation.BinaryClassificationEvaluator(columns[0], columns[1], labels, **common)
-    if kind == "triplet":
-        return evaluation.TripletEvaluator(columns[0], columns[1], columns[2], **common)
-    return _retrieval_evaluator(columns, common)
+    return evaluation.TripletEvaluator(columns[0], columns[1], columns[2], **common)
 
 
-def _retrieval_evaluator(columns: list[list[str]], common: dict[str, Any]) -> SentenceEvaluator:
-    """(query, positive[, negatives...]) rows -> queries, a corpus of every document, relevance."""
-    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
-
+def _judged_rows(
+    columns: list[list[str]],
+) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]:
+    """(query, positive[, negatives...]) rows -> queries, a corpus of every document, grade 1 per positive."""
     query_ids: dict[str, str] = {}
     doc_ids: dict[str, str] = {}
-    relevant: dict[str, set[str]] = {}
+    qrels: dict[str, dict[str, int]] = {}
     for query, positive, *negatives in zip(*columns, strict=True):
         qid = query_ids.setdefault(query, f"q{len(query_ids)}")
         for doc in (positive, *negatives):
             doc_ids.setdefault(doc, f"d{len(doc_ids)}")
-        relevant.setdefault(qid, set()).add(doc_ids[positive])
-    return InformationRetrievalEvaluator(
-        queries={qid: text for text, qid in query_ids.items()},
-        corpus={did: text for text, did in doc_ids.items()},
-        relevant_docs=relevant,
-        **common,
+        qrels.setdefault(qid, {})[doc_ids[positive]] = 1
+    return (
+        {qid: text for text, qid in query_ids.items()},
+        {did: text for text, did in doc_ids.items()},
+        qrels,
     )
 
 
@@ -276,6 +300,6 @@ BI_ENCODER = Family(
     evaluators=EVALUATORS,
     auto_evaluator=auto_evaluator,
     make_evaluator=make_evaluator,
-    model_fields=("pooling", "normalize"),
+    model_fields=("pooling", "normalize", "prompts"),
     makes_embeddings=True,
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from sentence_transformers.base.evaluation import SentenceEvaluator
@@ -47,8 +47,9 @@ class EvaluatorShape:
     labels: tuple[LabelKind, ...]
 
 
-EvaluatorFactory = Callable[[str, list[list[Any]], "list[Any] | None", dict[str, Any]], "SentenceEvaluator"]
-"""(evaluator name, input columns, labels or None, common keyword arguments) -> evaluator."""
+EvaluatorFactory = Callable[..., "SentenceEvaluator"]
+"""(evaluator name, input columns, labels or None, common keyword arguments) -> evaluator; a
+bi-encoder's also takes prompts and a corpus to search (see families.bi_encoder.make_evaluator)."""
 
 
 @dataclass(frozen=True, eq=False)  # one record per family: identity is equality

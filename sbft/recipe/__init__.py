@@ -7,7 +7,9 @@
 from sbft.recipe.dump import SECRET_FIELDS, dump_recipe, redact
 from sbft.recipe.load import EnvSecret, apply_override, check_type, load_recipe, parse_assignment
 from sbft.recipe.schema import (
+    DOCUMENT,
     POOLING_MODES,
+    QUERY,
     SPLITS,
     DatasetSpec,
     EvaluationSpec,
@@ -16,10 +18,13 @@ from sbft.recipe.schema import (
     ModelSpec,
     NegativesSpec,
     Recipe,
+    column_prompts,
 )
 
 __all__ = [
+    "DOCUMENT",
     "POOLING_MODES",
+    "QUERY",
     "SECRET_FIELDS",
     "SPLITS",
     "DatasetSpec",
@@ -32,6 +37,7 @@ __all__ = [
     "Recipe",
     "apply_override",
     "check_type",
+    "column_prompts",
     "dump_recipe",
     "load_recipe",
     "parse_assignment",

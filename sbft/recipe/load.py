@@ -298,6 +298,8 @@ def _resolve_paths(recipe: Recipe, base: Path) -> None:
             split: str(path if Path(path).is_absolute() else _absolute(base / path))
             for split, path in dataset.files.items()
         }
+        if dataset.beir:
+            dataset.beir = str(_absolute(base / dataset.beir))
         mine = dataset.negatives.mine if dataset.negatives else None
         for field_name in ("model", "rescore_with") if mine else ():
             name = getattr(mine, field_name)

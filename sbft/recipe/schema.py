@@ -16,6 +16,8 @@ from sbft.families import FAMILIES, Family, family
 from sbft.files import FILE_FORMATS
 
 SPLITS = ("train", "dev", "test")
+QUERY, DOCUMENT = "query", "document"
+"""The prompt roles, and the input columns of a BEIR dataset: (query, relevant document) rows."""
 POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
 
 
@@ -35,6 +37,9 @@ class ModelSpec:
     num_labels: int | None = None
     """Cross-encoder outputs; None: the number of classes for CrossEntropyLoss, else 1."""
     trust_remote_code: bool = False
+    prompts: dict[str, str] | None = None
+    """Texts put before the inputs, by role (query: the first column; document: the others) or by
+    column name; used in training and evaluation, and saved with the model (`encode --prompt-name`)."""
 
     @property
     def family(self) -> Family:
@@ -159,13 +164,17 @@ class NegativesSpec:
 class DatasetSpec:
     """One dataset, its splits, the columns the loss sees (in order) and its loss."""
 
-    columns: list[str] | dict[str, str]
-    """Input columns in the order the loss expects; a mapping renames source -> new name."""
+    columns: list[str] | dict[str, str] = field(default_factory=list)
+    """Input columns in the order the loss expects; a mapping renames source -> new name.
+    A BEIR dataset's columns are (query, document); they may be left out."""
     loss: LossSpec | None = None
     """Required to train on the dataset; a dataset without one is only evaluated."""
     files: dict[str, str] = field(default_factory=dict)
     """Local files per split (train/dev/test): csv, tsv, json, jsonl or parquet."""
     hub: str | None = None
+    beir: str | None = None
+    """A folder in BEIR layout: corpus.jsonl, queries.jsonl, qrels/{train,dev,test}.tsv. Train
+    gives (query, relevant document) rows; dev and test are searched over the whole corpus."""
     subset: str | None = None
     splits: dict[str, str] = field(
         default_factory=lambda: {"train": "train", "dev": "validation", "test": "test"}
@@ -185,7 +194,17 @@ class DatasetSpec:
 
     @property
     def input_columns(self) -> list[str]:
+        if self.beir and not self.columns:
+            return [QUERY, DOCUMENT]
         return list(self.columns)
+
+    @property
+    def declared_splits(self) -> list[str]:
+        """The splits the dataset has (a BEIR folder: those with a qrels file)."""
+        if self.beir:
+            qrels = Path(self.beir) / "qrels"
+            return [split for split in SPLITS if (qrels / f"{split}.tsv").is_file()]
+        return list(self.splits if self.hub else self.files)
 
     @property
     def renames(self) -> dict[str, str]:
@@ -196,7 +215,7 @@ class DatasetSpec:
 
         `columns_given` False: the columns and label are still to be guessed from the data.
         """
-        if columns_given and not self.columns:
+        if columns_given and not self.input_columns:
             raise SbftError(
                 "no input columns given",
                 where=join_key(where, "columns"),
@@ -239,12 +258,15 @@ class DatasetSpec:
         """Every rule of a recipe's dataset: its source, splits, reading, evaluator and loss."""
         from sbft.losses import check_loss_spec
 
-        if bool(self.files) == bool(self.hub):
+        if sum(map(bool, (self.files, self.hub, self.beir))) != 1:
             raise SbftError(
-                "give either 'files' (local files per split) or 'hub' (a hub dataset id)",
+                "give one source: 'files' (local files per split), 'hub' (a hub dataset id) or "
+                "'beir' (a folder in BEIR layout)",
                 where=where,
                 fix="For local data: files: {train: train.csv, dev: dev.csv, test: test.csv}.",
             )
+        if self.beir:
+            self._check_beir(where, model_family)
         for split in [*self.files, *(self.splits if self.hub else ())]:
             if split not in SPLITS:
                 raise SbftError(
@@ -259,15 +281,37 @@ class DatasetSpec:
                 where=f"{where}.evaluator",
                 fix=did_you_mean(self.evaluator, model_family.evaluator_names),
             )
-        if self.loss is None:
-            raise SbftError(
-                "no loss is given for this dataset",
-                where=f"{where}.loss",
-                fix="Name one, e.g. 'loss: CoSENTLoss' for scored pairs (`sbft losses` lists them).",
-            )
-        check_loss_spec(self.loss, self, where, model_family)
+        if self.loss is not None:
+            check_loss_spec(self.loss, self, where, model_family)
         if self.negatives is not None:
             self.negatives.check(f"{where}.negatives", self, model_family)
+
+    def _check_beir(self, where: str, model_family: Family) -> None:
+        """A BEIR folder has fixed columns, no label and no reader options; it is searched by embeddings."""
+        if self.input_columns != [QUERY, DOCUMENT]:
+            raise SbftError(
+                f"a BEIR dataset's columns are {QUERY} and {DOCUMENT}, in that order",
+                where=f"{where}.columns",
+                fix="Leave 'columns' out, or rename them with a mapping: "
+                f"{{{QUERY}: anchor, {DOCUMENT}: positive}}.",
+            )
+        for key in ("label", "label_range", "format", "subset"):
+            if getattr(self, key) is not None:
+                raise SbftError(f"'{key}' does not apply to a BEIR dataset", where=f"{where}.{key}")
+        if self.loader_args:
+            raise SbftError("'loader_args' does not apply to a BEIR dataset", where=f"{where}.loader_args")
+        if not model_family.makes_embeddings:
+            raise SbftError(
+                f"a BEIR dataset is searched with embeddings, which a {model_family.name} does not make",
+                where=f"{where}.beir",
+                fix="Use model.type: bi-encoder, or give the (query, document) pairs as files.",
+            )
+        if self.evaluator not in ("auto", "none", "information-retrieval"):
+            raise SbftError(
+                f"a BEIR dataset is evaluated by information-retrieval, not '{self.evaluator}'",
+                where=f"{where}.evaluator",
+                fix="Leave 'evaluator' out (auto), or set it to none.",
+            )
 
 
 @dataclass
@@ -279,6 +323,14 @@ class EvaluationSpec:
     test: bool = True
     keep: Literal["best", "last"] = "best"
     """best: save the model with the best dev score, the base model included; last: the last one."""
+    metric: str | None = None
+    """The dev metric that decides the best model (e.g. wikiqa_cosine_ndcg@10); None: the mean of
+    each dev set's main metric (sequential_score)."""
+    patience: int | None = None
+    """Stop when the deciding metric has not improved for this many evaluations."""
+    dims: list[int] | None = None
+    """Also evaluate embeddings truncated to these sizes (metrics suffixed _dim128...); by default
+    the dimensions of a MatryoshkaLoss."""
 
 
 @dataclass
@@ -305,12 +357,36 @@ class Recipe:
     def run_dir(self) -> Path:
         return Path(self.output_dir or f"runs/{self.name}")
 
+    @property
+    def evaluation_dims(self) -> list[int]:
+        """Embedding sizes to evaluate besides the full one: evaluation.dims, else a MatryoshkaLoss's."""
+        if self.evaluation.dims is not None:
+            return list(self.evaluation.dims)
+        found: list[int] = []
+        for dataset in self.datasets.values():
+            spec = dataset.loss
+            while spec is not None:
+                if spec.name in ("MatryoshkaLoss", "Matryoshka2dLoss"):
+                    found += [d for d in spec.args.get("matryoshka_dims", []) if d not in found]
+                spec = spec.inner
+        return found
+
     def to_dict(self) -> dict[str, Any]:
         """The resolved recipe, every default filled in, as plain YAML-able data."""
         data = dataclasses.asdict(self)
         for internal in ("source", "written", "variables"):
             data.pop(internal)
         return data
+
+
+def column_prompts(prompts: dict[str, str] | None, columns: list[str]) -> dict[str, str]:
+    """The prompt of each input column: its own name's, else its role's (the first column is the query)."""
+    found = {}
+    for position, column in enumerate(columns):
+        prompt = (prompts or {}).get(column, (prompts or {}).get(QUERY if position == 0 else DOCUMENT))
+        if prompt is not None:
+            found[column] = prompt
+    return found
 
 
 def join_key(where: str, key: Any) -> str:
@@ -325,6 +401,41 @@ def check_recipe(recipe: Recipe) -> None:
         raise SbftError("the recipe names no datasets", where="datasets", fix="Add at least one dataset.")
     for name, dataset in recipe.datasets.items():
         dataset.check(f"datasets.{name}", model_family)
+    if all(dataset.loss is None for dataset in recipe.datasets.values()):
+        raise SbftError(
+            "no dataset has a loss, so there is nothing to train on",
+            where="datasets",
+            fix="Give the dataset to train on a loss, e.g. 'loss: CoSENTLoss' for scored pairs "
+            "(`sbft losses` lists them); datasets without one are only evaluated.",
+        )
+    _check_evaluation(recipe.evaluation)
+    _check_prompts(recipe)
+
+
+def _check_evaluation(evaluation: EvaluationSpec) -> None:
+    if evaluation.patience is not None and evaluation.patience < 1:
+        raise SbftError("patience must be at least 1 evaluation", where="evaluation.patience")
+    for index, dim in enumerate(evaluation.dims or []):
+        if dim < 1:
+            raise SbftError(f"{dim} is not an embedding size", where=f"evaluation.dims[{index}]")
+    if evaluation.metric is not None and not evaluation.metric.strip():
+        raise SbftError("the metric name is empty", where="evaluation.metric")
+
+
+def _check_prompts(recipe: Recipe) -> None:
+    """Prompt keys are roles (query, document) or input columns: anything else is a typo."""
+    columns = {
+        renamed
+        for dataset in recipe.datasets.values()
+        for renamed in (dataset.renames.get(c, c) for c in dataset.input_columns)
+    }
+    for key in recipe.model.prompts or {}:
+        if key not in (QUERY, DOCUMENT) and key not in columns:
+            raise SbftError(
+                f"'{key}' is neither a prompt role ({QUERY}, {DOCUMENT}) nor an input column",
+                where=f"model.prompts.{key}",
+                fix=did_you_mean(key, [QUERY, DOCUMENT, *sorted(columns)]),
+            )
 
 
 def _check_name(name: str) -> None:

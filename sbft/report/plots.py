@@ -1,4 +1,5 @@
-"""The PNG plots of a run report: training loss, dev metrics per dataset, base vs fine-tuned.
+"""The PNG plots of a run report: training loss, dev metrics per dataset, base vs fine-tuned, and
+the main metric by embedding size for Matryoshka evaluations.
 
 matplotlib is imported lazily and used through `Figure` objects, never pyplot: no display, no
 global backend switch in the caller's process.
@@ -10,7 +11,15 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sbft.report.record import RunRecord, by_dataset, quality_metrics, split_metric
+from sbft.report.record import (
+    RunRecord,
+    by_dataset,
+    full_size,
+    main_metric,
+    quality_metrics,
+    split_metric,
+    truncated_size,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -30,7 +39,7 @@ def write_plots(record: RunRecord, folder: Path) -> dict[str, Path]:
     if record.losses:
         figures["Training loss"] = ("loss.png", _loss_figure(record))
     if record.evaluations:
-        keys = quality_metrics(dict.fromkeys(k for e in record.evaluations for k in e))
+        keys = full_size(quality_metrics(dict.fromkeys(k for e in record.evaluations for k in e)))
         for dataset, group in by_dataset(keys, record.dataset_names).items():
             title = (
                 f"Dev metrics of '{dataset}' during training" if dataset else "Dev metrics during training"
@@ -41,6 +50,8 @@ def write_plots(record: RunRecord, folder: Path) -> dict[str, Path]:
             )
     if _compared(record):
         figures["Base vs fine-tuned"] = ("base-vs-tuned.png", _comparison_figure(record))
+    if _by_size(record):
+        figures["Main metric by embedding size"] = ("dimensions.png", _dimensions_figure(record))
     folder.mkdir(parents=True, exist_ok=True)
     written = {}
     for title, (file_name, figure) in figures.items():
@@ -120,7 +131,7 @@ def _metrics_figure(record: RunRecord, dataset: str, keys: list[str]) -> Figure:
 def _compared(record: RunRecord) -> dict[str, list[str]]:
     """Per split, the quality metrics that both the base and the tuned model have."""
     compared = {
-        split: quality_metrics(k for k in tuned if k in base)
+        split: full_size(quality_metrics(k for k in tuned if k in base))
         for split, (base, tuned, _) in record.comparisons.items()
     }
     return {split: keys for split, keys in compared.items() if keys}
@@ -149,4 +160,44 @@ def _comparison_figure(record: RunRecord) -> Figure:
         axes.margins(x=0.18)
         _style(axes, f"{split}: base vs fine-tuned", "score (higher is better)", "")
     figure.legend(*axes_list[0].get_legend_handles_labels(), loc="outside lower center", ncol=2)
+    return figure
+
+
+def _by_size(record: RunRecord) -> dict[str, dict[str, list[tuple[int, str]]]]:
+    """Per split and dataset: (size, metric key) of the main metric at each truncated size, where
+    both the base and the tuned model have it."""
+    found: dict[str, dict[str, list[tuple[int, str]]]] = {}
+    for split, (base, tuned, _) in record.comparisons.items():
+        shared = [k for k in tuned if k in base]
+        for dataset, keys in by_dataset(full_size(quality_metrics(shared)), record.dataset_names).items():
+            main = main_metric(keys)
+            sizes = sorted((truncated_size(k), k) for k in shared if k.startswith(f"{main}_dim"))
+            if main is not None and sizes:
+                found.setdefault(split, {})[dataset] = sizes
+    return found
+
+
+def _dimensions_figure(record: RunRecord) -> Figure:
+    sizes_by_split = _by_size(record)
+    figure = _new_figure(width=5.0 * len(sizes_by_split) + 1, height=4.5)
+    axes_list = figure.subplots(1, len(sizes_by_split), squeeze=False)[0]
+    for axes, (split, datasets) in zip(axes_list, sizes_by_split.items(), strict=True):
+        base, tuned, tuned_label = record.comparisons[split]
+        for colour, (dataset, sizes) in enumerate(datasets.items()):
+            dims = [size for size, _ in sizes]
+            name = split_metric(sizes[0][1], record.dataset_names)[1].rsplit("_dim", 1)[0]
+            for values, label, style in ((base, "base", "--"), (tuned, tuned_label, "-")):
+                axes.plot(
+                    dims,
+                    [values[key] for _, key in sizes],
+                    color=f"C{colour}",
+                    linestyle=style,
+                    marker="o",
+                    label=f"{dataset + ' ' if dataset else ''}{name}, {label}",
+                )
+        axes.set_xscale("log", base=2)
+        axes.set_xticks(sorted({d for sizes in datasets.values() for d, _ in sizes}))
+        axes.get_xaxis().set_major_formatter("{x:.0f}")
+        _style(axes, f"{split}: main metric by embedding size", "embedding size", "score (higher is better)")
+        axes.legend(fontsize=8)
     return figure

@@ -170,6 +170,7 @@ def inputs(recipe: Recipe) -> list[tuple[str, Path]]:
     named += [("the recipe file", str(recipe.source))] if recipe.source else []
     for name, dataset in recipe.datasets.items():
         named += [(f"datasets.{name}.files.{split}", path) for split, path in dataset.files.items()]
+        named += [(f"datasets.{name}.beir", dataset.beir)] if dataset.beir else []
         named += _loss_paths(dataset.loss, f"datasets.{name}.loss")
     return [(where, Path(value)) for where, value in named if Path(value).exists()]
 

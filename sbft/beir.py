@@ -1,0 +1,144 @@
+"""Reading a folder in BEIR layout: the format retrieval benchmarks (BEIR, MTEB) ship their data in.
+
+    corpus.jsonl     {"_id", "title", "text"} per line
+    queries.jsonl    {"_id", "text"} per line
+    qrels/SPLIT.tsv  header row, then query-id, corpus-id, score (tab-separated), SPLIT: train/dev/test
+
+Plain json and csv readers: a corpus of tens of thousands of documents reads in well under a second.
+Scores are relevance grades as BEIR keeps them: 0 is judged not relevant, 1 relevant, 2 more so.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sbft.errors import SbftError
+
+CORPUS, QUERIES, QRELS = "corpus.jsonl", "queries.jsonl", "qrels"
+QRELS_HEADER = ("query-id", "corpus-id", "score")
+
+
+@dataclass
+class RetrievalSplit:
+    """One split's judgements: the queries that have a relevant document, and every grade given."""
+
+    queries: dict[str, str] = field(default_factory=dict)
+    """Query id -> text, in qrels order; queries without a grade above 0 here are left out."""
+    qrels: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Query id -> {document id: grade} for those queries, grade-0 judgements included."""
+
+    def relevant(self, query_id: str) -> list[str]:
+        """The documents judged relevant (grade > 0) for a query, in qrels order."""
+        return [doc for doc, grade in self.qrels[query_id].items() if grade > 0]
+
+    def first(self, count: int) -> RetrievalSplit:
+        """The first `count` queries only."""
+        kept = list(self.queries)[:count]
+        return RetrievalSplit({q: self.queries[q] for q in kept}, {q: self.qrels[q] for q in kept})
+
+
+@dataclass
+class BeirData:
+    corpus: dict[str, str]
+    """Document id -> text, the title (when there is one) before the text, as BEIR's models read it."""
+    splits: dict[str, RetrievalSplit]
+
+
+def qrels_path(folder: str | Path, split: str) -> Path:
+    return Path(folder) / QRELS / f"{split}.tsv"
+
+
+def read_beir(folder: str | Path, splits: tuple[str, ...], where: str) -> BeirData:
+    """The corpus, and the judged queries of each of `splits` that has a qrels file."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SbftError(
+            f"the BEIR folder '{folder}' does not exist",
+            where=where,
+            fix=f"Point it at a folder holding {CORPUS}, {QUERIES} and {QRELS}/.",
+        )
+    for name in (CORPUS, QUERIES):
+        if not (folder / name).is_file():
+            raise SbftError(
+                f"the BEIR folder '{folder}' has no {name}",
+                where=where,
+                fix=f"A BEIR folder holds {CORPUS}, {QUERIES} and {QRELS}/{{train,dev,test}}.tsv.",
+            )
+    present = [split for split in splits if qrels_path(folder, split).is_file()]
+    if not present:
+        raise SbftError(
+            f"the BEIR folder '{folder}' has none of {', '.join(f'{QRELS}/{s}.tsv' for s in splits)}",
+            where=where,
+            fix="Each split is a qrels file: query-id, corpus-id, score (tab-separated, header row).",
+        )
+    corpus = {
+        row["_id"]: f"{row.get('title') or ''} {row['text']}".strip()
+        for row in _jsonl(folder / CORPUS, ("_id", "text"), where)
+    }
+    queries = {row["_id"]: row["text"] for row in _jsonl(folder / QUERIES, ("_id", "text"), where)}
+    return BeirData(
+        corpus, {split: _split(qrels_path(folder, split), queries, corpus, where) for split in present}
+    )
+
+
+def _jsonl(path: Path, required: tuple[str, ...], where: str) -> list[dict[str, Any]]:
+    rows = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise SbftError(
+                    f"line {number} of '{path}' is not valid JSON ({exc.msg})", where=where
+                ) from None
+            missing = [key for key in required if not isinstance(row, dict) or key not in row]
+            if missing:
+                raise SbftError(
+                    f"line {number} of '{path}' has no {', '.join(missing)}",
+                    where=where,
+                    fix=f"Each line of {path.name} is an object with {', '.join(required)}.",
+                )
+            row["_id"] = str(row["_id"])
+            if not isinstance(row["text"], str):
+                raise SbftError(f"line {number} of '{path}': 'text' is not text", where=where)
+            rows.append(row)
+    return rows
+
+
+def _split(path: Path, queries: dict[str, str], corpus: dict[str, str], where: str) -> RetrievalSplit:
+    qrels: dict[str, dict[str, int]] = {}
+    with path.open(encoding="utf-8", newline="") as lines:
+        reader = csv.reader(lines, delimiter="\t")
+        header = tuple(cell.strip() for cell in next(reader, ()))
+        if header != QRELS_HEADER:
+            raise SbftError(
+                f"'{path}' starts with {' '.join(header) or 'nothing'}, not the header "
+                f"{' '.join(QRELS_HEADER)}",
+                where=where,
+                fix="Qrels files are tab-separated with a header row: query-id, corpus-id, score.",
+            )
+        for number, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != 3 or not row[2].strip().lstrip("-").isdigit():
+                raise SbftError(
+                    f"line {number} of '{path}' is not query-id, corpus-id, an integer score: {row}",
+                    where=where,
+                )
+            query, doc, grade = row[0].strip(), row[1].strip(), int(row[2])
+            for kind, known, key in (("query", queries, query), ("document", corpus, doc)):
+                if key not in known:
+                    raise SbftError(
+                        f"line {number} of '{path}' names the {kind} '{key}', which is not in the folder",
+                        where=where,
+                        fix="Every id in the qrels must be in queries.jsonl and corpus.jsonl.",
+                    )
+            qrels.setdefault(query, {})[doc] = grade
+    judged = [query for query, grades in qrels.items() if any(grade > 0 for grade in grades.values())]
+    return RetrievalSplit({q: queries[q] for q in judged}, {q: qrels[q] for q in judged})
