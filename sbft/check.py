@@ -21,6 +21,7 @@ from sbft.columns import FIRST_COLUMN, ID_NAME, ID_VALUE, LATER_COLUMN
 from sbft.errors import SbftError
 from sbft.recipe import LossSpec, ModelSpec, Recipe, check_type
 from sbft.training_args import innermost
+from sbft.wording import noun
 
 if TYPE_CHECKING:
     from transformers import TrainingArguments
@@ -131,7 +132,8 @@ def _no_evaluator(prepared: PreparedDataset) -> str:
     label = f"a {prepared.label_kind} label" if prepared.label_kind else "no label"
     classes = f" ({len(prepared.class_names)} classes)" if prepared.class_names else ""
     return (
-        f"{prepared.name}: no {prepared.family.name} evaluator fits {len(prepared.inputs)} input column(s) "
+        f"{prepared.name}: no {prepared.family.name} evaluator fits {len(prepared.inputs)} input "
+        f"{noun(len(prepared.inputs), 'column')} "
         f"with {label}{classes}, so its dev split is not evaluated (set 'evaluator:' to choose one)"
     )
 
@@ -223,12 +225,15 @@ def _warnings(prepared: PreparedDataset, plan: Plan) -> list[str]:
     rows = _rows(train, inputs)
     duplicates = sum(count - 1 for count in Counter(rows).values() if count > 1)
     if duplicates:
-        found.append(f"{name} (train): {duplicates} duplicate row(s)")
+        found.append(f"{name} (train): {duplicates} duplicate {noun(duplicates, 'row')}")
     for split in ("dev", "test"):
         if split in prepared.splits:
             leaked = len(set(rows) & set(_rows(prepared.splits[split], inputs)))
             if leaked:
-                found.append(f"{name}: {leaked} {split} row(s) also appear in train (leakage)")
+                found.append(
+                    f"{name}: {leaked} {split} {noun(leaked, 'row also appears', 'rows also appear')} "
+                    "in train (leakage)"
+                )
     batch = plan.args.per_device_train_batch_size
     if len(train) < batch:
         found.append(f"{name}: the train split has {len(train)} rows, fewer than the batch size {batch}")
@@ -240,7 +245,7 @@ def _empty_texts(prepared: PreparedDataset) -> list[str]:
     for split, data in prepared.splits.items():
         empty = sum(1 for c in prepared.inputs for v in data[c] if isinstance(v, str) and not v.strip())
         if empty:
-            found.append(f"{prepared.name} ({split}): {empty} empty text(s)")
+            found.append(f"{prepared.name} ({split}): {empty} empty {noun(empty, 'text')}")
     return found
 
 
@@ -249,14 +254,15 @@ def _schedule_warnings(plan: Plan) -> list[str]:
     args, total, found = plan.args, plan.total_steps, []
     if total < 10:
         found.append(
-            f"only {total} optimisation step(s): too few to fine-tune "
+            f"only {total} optimisation {noun(total, 'step')}: too few to fine-tune "
             "(more rows or epochs, or a smaller batch, give more)"
         )
     warmup = args.get_warmup_steps(total)
     if warmup >= total and args.lr_scheduler_type != "constant":
         only = " (the only step runs at 0)" if total == 1 else ""
         found.append(
-            f"warm-up ({warmup} step(s)) covers all {total} step(s): the learning rate never reaches "
+            f"warm-up ({warmup} {noun(warmup, 'step')}) covers all {total} {noun(total, 'step')}: "
+            "the learning rate never reaches "
             f"{args.learning_rate:g}{only}; lower warmup_steps"
         )
     return found
@@ -274,7 +280,8 @@ def _labels_outside_range(prepared: PreparedDataset) -> list[str]:
         outside = [low + v * (high - low) for v in data[LABEL] if not -1e-6 <= v <= 1 + 1e-6]
         if outside:
             found.append(
-                f"{prepared.name} ({split}): {len(outside)} label(s) outside label_range [{low:g}, {high:g}] "
+                f"{prepared.name} ({split}): {len(outside)} {noun(len(outside), 'label')} outside "
+                f"label_range [{low:g}, {high:g}] "
                 f"(from {min(outside):g} to {max(outside):g})"
             )
     return found
@@ -294,7 +301,8 @@ def print_plan(plan: Plan, console: Console) -> None:
     )
     for name, prepared in plan.datasets.items():
         spec = recipe.datasets[name]
-        label = f" + label '{spec.label}' ({prepared.label_kind})" if prepared.has_label else ""
+        kind = f" ({prepared.label_kind})" if prepared.label_kind != spec.label else ""  # no 'score' (score)
+        label = f" + label '{spec.label}'{kind}" if prepared.has_label else ""
         rows = ", ".join(f"{split} {len(data)}" for split, data in prepared.splits.items())
         evaluator = evaluator_kind(prepared, "dev") if "dev" in prepared.splits else "none (no dev split)"
         if prepared.corpus is not None and evaluator != "none":
@@ -312,16 +320,20 @@ def print_plan(plan: Plan, console: Console) -> None:
     per_epoch = plan.steps_per_epoch
     if args.max_steps > 0:
         schedule = (
-            f"{plan.total_steps} steps in total (max_steps: {plan.total_steps / per_epoch:.3g} epoch(s) "
-            f"of {per_epoch} steps; num_train_epochs {args.num_train_epochs:g} does not apply)"
+            f"{plan.total_steps} {noun(plan.total_steps, 'step')} in total (max_steps: "
+            f"{plan.total_steps / per_epoch:.3g} {noun(plan.total_steps / per_epoch, 'epoch')} of "
+            f"{per_epoch} {noun(per_epoch, 'step')}; num_train_epochs {args.num_train_epochs:g} "
+            "does not apply)"
         )
     else:
         schedule = (
-            f"{plan.total_steps} steps in total ({args.num_train_epochs:g} epoch(s) of {per_epoch} steps)"
+            f"{plan.total_steps} {noun(plan.total_steps, 'step')} in total ({args.num_train_epochs:g} "
+            f"{noun(args.num_train_epochs, 'epoch')} of {per_epoch} {noun(per_epoch, 'step')})"
         )
     console.print(
         f"  {schedule}; lr {args.learning_rate:g}; effective batch {plan.effective_batch} "
-        f"({args.per_device_train_batch_size} per device x {args.world_size} process(es) x "
+        f"({args.per_device_train_batch_size} per device x {args.world_size} "
+        f"{noun(args.world_size, 'process', 'processes')} x "
         f"{args.gradient_accumulation_steps} accumulation)"
         + ("; [bold yellow]trust_remote_code is on[/]" if recipe.model.trust_remote_code else ""),
         highlight=False,

@@ -19,6 +19,7 @@ from sbft.file_errors import check_data_file, encoding_error, json_error, reader
 from sbft.files import format_of, reader_options
 from sbft.losses import effective_info
 from sbft.recipe import SPLITS, DatasetSpec
+from sbft.wording import noun
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -216,7 +217,7 @@ def _prepare_split(data: Dataset, prepared: PreparedDataset, split: str) -> Data
     missing = [c for c in needed if c not in data.column_names]
     if missing:
         raise SbftError(
-            f"column(s) {', '.join(missing)} not found; {prepared.user} needs "
+            f"{noun(len(missing), 'column')} {', '.join(missing)} not found; {prepared.user} needs "
             f"{', '.join(needed)} and the data has {', '.join(data.column_names)}",
             where=where,
             fix="Name existing columns under 'columns:' / 'label:'; for files without a header, "
@@ -348,7 +349,8 @@ def _class_ids(data: Dataset, prepared: PreparedDataset, where: str) -> Dataset:
     unknown = sorted({str(v) for v in values} - ids.keys())
     if unknown:
         raise SbftError(
-            f"label(s) {', '.join(unknown)} do not occur in the train split",
+            f"{noun(len(unknown), 'label')} {', '.join(unknown)} {noun(len(unknown), 'does', 'do')} not "
+            "occur in the train split",
             where=where,
             fix="Every class in dev/test must also appear in train.",
         )

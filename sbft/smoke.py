@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sbft import run_folder
 from sbft.errors import SbftError
+from sbft.wording import noun
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -42,7 +43,7 @@ class SmokeResult:
     """Of which the trainer's own time (the steps and the evaluation during training)."""
 
     def line(self) -> str:
-        return f"smoke run: ok, {self.steps} steps in {self.seconds:.1f} s"
+        return f"smoke run: ok, {self.steps} {noun(self.steps, 'step')} in {self.seconds:.1f} s"
 
 
 def smoke_settings(settings: dict[str, Any], folder: Path) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from sbft.recipe import Recipe, dump_recipe, load_recipe, redact
 from sbft.recipe.dump import resolution
 from sbft.smoke import SmokeResult, failure, rng_preserved, smoke_datasets, smoke_settings, try_saved_model
 from sbft.training_args import DEV_SCORE
+from sbft.wording import noun
 
 if TYPE_CHECKING:
     from sbft.check import Plan
@@ -301,7 +302,8 @@ def _print_summary(
     if metrics.get("unchanged"):
         console.print(
             f"[bold yellow]warning: selected: base (training changed nothing)[/]: after "
-            f"{metrics['training']['steps']} step(s) every weight equals the base model's. The learning "
+            f"{metrics['training']['steps']} {noun(metrics['training']['steps'], 'step')} every weight "
+            "equals the base model's. The learning "
             f"rate may never have left 0 (warm-up over every step), or there were too few steps: see "
             f"the plan's warnings.",
             highlight=False,

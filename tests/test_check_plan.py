@@ -98,23 +98,21 @@ def test_max_seq_length_is_checked_against_a_saved_models_transformer(recipe_fil
 
 def test_the_plan_shows_the_steps_that_max_steps_leaves(recipe_file):
     text = printed(plan_of(recipe_file, training__num_train_epochs=5, training__max_steps=2))
-    assert (
-        "2 steps in total (max_steps: 0.333 epoch(s) of 6 steps; num_train_epochs 5 does not apply)" in text
-    )
-    assert "5 epoch(s) of 6 steps" not in text
+    assert "2 steps in total (max_steps: 0.333 epochs of 6 steps; num_train_epochs 5 does not apply)" in text
+    assert "5 epochs of 6 steps" not in text
 
 
 def test_the_plan_counts_the_epochs_steps(recipe_file):
     plan = plan_of(recipe_file, training__num_train_epochs=2)
-    assert "12 steps in total (2 epoch(s) of 6 steps)" in printed(plan)
+    assert "12 steps in total (2 epochs of 6 steps)" in printed(plan)
     assert not [w for w in plan.warnings if "step" in w]  # 12 steps, 2 of warm-up: nothing to say
 
 
 def test_a_schedule_that_can_hardly_train_is_warned_about(recipe_file):
     plan = plan_of(recipe_file, datasets__sts__max_samples=10, training__per_device_train_batch_size=32)
     warnings = " ".join(plan.warnings)
-    assert "only 1 optimisation step(s): too few to fine-tune" in warnings
-    assert "warm-up (1 step(s)) covers all 1 step(s): the learning rate never reaches 2e-05" in warnings
+    assert "only 1 optimisation step: too few to fine-tune" in warnings
+    assert "warm-up (1 step) covers all 1 step: the learning rate never reaches 2e-05" in warnings
     assert "(the only step runs at 0)" in warnings
 
 
@@ -124,5 +122,12 @@ def test_labels_outside_label_range_are_counted(recipe_file, pair_score_files):
         train.read_text(encoding="utf-8") + "a man,a dog,50\na cat,a bird,-3\n", encoding="utf-8"
     )
     plan = plan_of(recipe_file)
-    assert "sts (train): 2 label(s) outside label_range [0, 5] (from -3 to 50)" in plan.warnings
+    assert "sts (train): 2 labels outside label_range [0, 5] (from -3 to 50)" in plan.warnings
     assert not [w for w in plan.warnings if "(dev)" in w]
+
+
+def test_plan_words_agree_with_their_numbers(recipe_file):
+    """Issue 15, item 6: "1 epoch", "1 process", and a label named for its kind said once."""
+    text = printed(plan_of(recipe_file, training__num_train_epochs=1))
+    assert "6 steps in total (1 epoch of 6 steps)" in text and "x 1 process x" in text
+    assert "+ label 'score';" in text and "(score)" not in text

@@ -76,7 +76,7 @@ def test_unknown_loss_suggests_a_match(tmp_path):
 def test_loss_column_count_is_checked(tmp_path):
     data = {**MINIMAL, "datasets": {"sts": {**MINIMAL["datasets"]["sts"], "columns": ["a", "b", "c"]}}}
     error = error_of(tmp_path, data)
-    assert error.where == "datasets.sts.columns" and "3 input column(s)" in str(error)
+    assert error.where == "datasets.sts.columns" and "3 input columns are" in str(error)
 
 
 def test_loss_without_its_label_is_an_error(tmp_path):

@@ -9,6 +9,7 @@ import typer
 
 from sbft.cli import app, user_errors
 from sbft.cli.options import SetOption
+from sbft.wording import noun
 
 
 @app.command()
@@ -35,4 +36,4 @@ def check(
         from sbft.train import smoke as run_smoke
 
         typer.echo(run_smoke(plan.recipe, plan).line())
-    typer.echo(f"ok: the run can start ({len(plan.warnings)} warning(s))")
+    typer.echo(f"ok: the run can start ({len(plan.warnings)} {noun(len(plan.warnings), 'warning')})")

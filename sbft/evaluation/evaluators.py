@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sbft.data import LABEL, PreparedDataset
 from sbft.errors import SbftError, closest
 from sbft.recipe import column_prompts
+from sbft.wording import noun
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder, SentenceTransformer
@@ -41,7 +42,7 @@ def evaluator_kind(prepared: PreparedDataset, split: str, override: str | None =
         has = f"a {prepared.label_kind} label" if prepared.has_label else "no label"
         raise SbftError(
             f"the {chosen} evaluator needs {needs}, but the dataset '{prepared.name}' has "
-            f"{n_inputs} input column(s) and {has}, for a {family.name}",
+            f"{n_inputs} input {noun(n_inputs, 'column')} and {has}, for a {family.name}",
             where=f"datasets.{prepared.name}.evaluator",
             fix="Use 'auto' to pick the evaluator from the data's shape, or 'none'.",
         )

@@ -30,6 +30,7 @@ from sbft.errors import SbftError, did_you_mean
 from sbft.families import FAMILIES, Family
 from sbft.files import FILE_FORMATS, format_of
 from sbft.recipe import SPLITS, DatasetSpec
+from sbft.wording import noun
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
 SPLIT_WORDS = {"dev": ("dev", "validation", "valid", "val")}
@@ -124,7 +125,7 @@ def build_data_evaluator(data: EvalData, family: Family, task: str | None, batch
     evaluator = build_evaluator(prepared, data.split, batch_size, override=task)
     if evaluator is None:
         shapes = "; ".join(
-            f"{name}: {len(p.inputs)} input column(s), {p.label_kind or 'no'} label"
+            f"{name}: {len(p.inputs)} input {noun(len(p.inputs), 'column')}, {p.label_kind or 'no'} label"
             for name, p in prepared.items()
         )
         raise SbftError(

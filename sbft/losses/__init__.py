@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sbft.errors import SbftError, did_you_mean
 from sbft.families import FAMILIES, Family, LossInfo
+from sbft.wording import noun
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -43,7 +44,8 @@ def check_loss_spec(spec: LossSpec, dataset: DatasetSpec, dataset_where: str, fa
     too_many = info.max_inputs is not None and n_inputs > info.max_inputs
     if n_inputs < info.min_inputs or too_many:
         raise SbftError(
-            f"{spec.name} expects inputs {info.inputs}, but {n_inputs} input column(s) are "
+            f"{spec.name} expects inputs {info.inputs}, but {n_inputs} input "
+            f"{noun(n_inputs, 'column is', 'columns are')} "
             f"listed ({', '.join(dataset.input_columns)})",
             where=f"{dataset_where}.columns",
             fix="List exactly the text columns the loss needs, in its order, or choose another "

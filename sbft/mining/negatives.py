@@ -23,6 +23,7 @@ from sbft.errors import SbftError
 from sbft.families import BI_ENCODER, CROSS_ENCODER, Family
 from sbft.recipe import MineSpec
 from sbft.recipe.schema import join_key
+from sbft.wording import noun
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -60,10 +61,12 @@ class MiningStats:
     def summary(self, negatives: int) -> str:
         """One paragraph: what was kept, what was skipped, how hard the negatives are."""
         return (
-            f"mined {negatives} negative(s) for {self.rows_kept:,} of {self.rows_in:,} rows "
+            f"mined {negatives} {noun(negatives, 'negative')} for {self.rows_kept:,} of "
+            f"{self.rows_in:,} rows "
             f"({self.queries:,} queries) over {self.documents:,} documents in {self.seconds:.1f} s; "
-            f"{self.rows_dropped:,} row(s) dropped (too few candidates left past the margins), "
-            f"{self.likely_false_negatives:,} candidate(s) skipped as likely false negatives, "
+            f"{self.rows_dropped:,} {noun(self.rows_dropped, 'row')} dropped (too few candidates left past "
+            f"the margins), {self.likely_false_negatives:,} {noun(self.likely_false_negatives, 'candidate')} "
+            "skipped as likely false negatives, "
             f"{self.duplicates_dropped:,} duplicate document(s) left out; score margin positive - negative: "
             f"mean {self.margin_mean:.3f}, min {self.margin_min:.3f} "
             f"(positives {self.positive_score_mean:.3f}, negatives {self.negative_score_mean:.3f} on average)"
@@ -136,7 +139,8 @@ def mine_negatives(
         random.setstate(state)
     if len(mined) == 0:
         raise SbftError(
-            f"mining kept none of the {len(pairs):,} rows: no query had {settings.num} candidate(s) "
+            f"mining kept none of the {len(pairs):,} rows: no query had {settings.num} "
+            f"{noun(settings.num, 'candidate')} "
             f"left past the margins in ranks {settings.range_min} to {settings.range_max or 'auto'}",
             where=where or None,
             fix="Lower num, range_min or the margins, raise range_max, or search a larger corpus.",

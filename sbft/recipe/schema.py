@@ -14,6 +14,7 @@ from typing import Any, Literal
 from sbft.errors import SbftError, did_you_mean
 from sbft.families import FAMILIES, Family, family
 from sbft.files import FILE_FORMATS
+from sbft.wording import noun
 
 SPLITS = ("train", "dev", "test")
 QUERY, DOCUMENT = "query", "document"
@@ -147,7 +148,7 @@ class NegativesSpec:
         if info.label is not None or (info.max_inputs is not None and info.max_inputs < width):
             raise SbftError(
                 f"{info.name} reads {info.inputs}; mined rows are (query, positive, "
-                f"{self.mine.num} negative(s)) without a label",
+                f"{self.mine.num} {noun(self.mine.num, 'negative')}) without a label",
                 where=f"{where}.mine",
                 fix="Use a loss that takes (anchor, positive, negative...) rows, such as "
                 "MultipleNegativesRankingLoss, CachedMultipleNegativesRankingLoss or GISTEmbedLoss.",
@@ -224,7 +225,8 @@ class DatasetSpec:
         repeated = sorted({c for c in self.input_columns if self.input_columns.count(c) > 1})
         if repeated:
             raise SbftError(
-                f"column(s) {', '.join(repeated)} are listed more than once",
+                f"{noun(len(repeated), 'column')} {', '.join(repeated)} "
+                f"{noun(len(repeated), 'is', 'are')} listed more than once",
                 where=join_key(where, "columns"),
                 fix="List each input column once, in the order the loss reads them.",
             )

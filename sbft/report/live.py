@@ -20,6 +20,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from transformers import TrainerCallback
 
 from sbft.report.tables import comparison_table, format_number, metrics_table
+from sbft.wording import noun
 
 TRAIN_KEYS = ("loss", "learning_rate", "grad_norm")
 
@@ -89,7 +90,8 @@ class MetricsCallback(TrainerCallback):
                 self._print(f"[dim]{_position(state)}[/]  " + "  ".join(parts) + self._pace_text(state))
         elif "train_runtime" in entry:
             self._print(
-                f"[dim]trained {state.global_step} steps in {entry['train_runtime']:.1f} s "
+                f"[dim]trained {state.global_step} {noun(state.global_step, 'step')} in "
+                f"{entry['train_runtime']:.1f} s "
                 f"({entry.get('train_samples_per_second', 0):.1f} samples/s, "
                 f"mean loss {format_number(entry.get('train_loss'))})[/]"
             )

@@ -10,6 +10,7 @@ from sbft import run_folder
 from sbft.report.plots import PLOTS, write_plots
 from sbft.report.record import RunRecord, by_dataset, main_metric, quality_metrics, read_run
 from sbft.report.tables import comparison_markdown, format_change, format_number
+from sbft.wording import noun
 
 REPORT = "report.md"
 _KEY_SETTINGS = (
@@ -67,7 +68,8 @@ def _overview(record: RunRecord) -> list[str]:
     steps = training.get("steps")
     planned = f" of {record.max_steps}" if record.max_steps else ""
     if record.finished:
-        status = f"finished: {steps} steps, {training.get('epoch', 0):g} epoch(s)"
+        epochs = training.get("epoch", 0)
+        status = f"finished: {steps} {noun(steps, 'step')}, {epochs:g} {noun(epochs, 'epoch')}"
     elif record.status == "interrupted":
         status = (
             f"**interrupted** at step {steps}{planned}; resume with `sbft train --resume {record.run_dir}`"
@@ -88,6 +90,9 @@ def _overview(record: RunRecord) -> list[str]:
             else ""
         )
         lines.append(f"- **Saved model:** `{saved}`" + (f": {which}" if which else ""))
+        kept = _kept(record)
+        if kept:
+            lines.append(f"- **Kept:** {kept}")
     if "train_runtime" in training:
         lines.append(
             f"- **Training:** {training['train_runtime']:.1f} s, "
@@ -107,6 +112,25 @@ def _overview(record: RunRecord) -> list[str]:
         lines.append("- **Datasets:**")
         lines += [f"  - `{name}`: {_describe_dataset(spec)}" for name, spec in datasets.items()]
     return lines
+
+
+def _kept(record: RunRecord) -> str | None:
+    """Which weights the saved model has: the base model's, or those of which step and epoch, and why."""
+    if not record.finished:
+        return None
+    if record.selected == "base":
+        return "the base model (step 0)"
+    if record.kept_step is None:  # a run from before metrics.json said
+        return None
+    training = record.recipe.get("training") or {}
+    epoch = record.kept_epoch
+    where = f"step {record.kept_step}" + (f" (epoch {epoch:g})" if epoch is not None else "")
+    steps = record.training.get("steps")
+    if training.get("load_best_model_at_end"):
+        metric = training.get("metric_for_best_model") or "loss"
+        last = ", also the last step" if record.kept_step == steps else ""
+        return f"{where}: the checkpoint with the best dev {metric}{last}"
+    return f"{where}: the last step"
 
 
 def _describe_dataset(spec: dict[str, Any]) -> str:

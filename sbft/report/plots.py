@@ -29,6 +29,7 @@ PLOTS = "plots"
 """The plots' folder in a run folder."""
 STEP_LABEL = "training step"
 _BASE_COLOUR, _TUNED_COLOUR = "#9e9e9e", "#1f77b4"
+_BETTER_COLOUR, _WORSE_COLOUR = "#2e7d32", "#c62828"
 _SMOOTH_FROM = 30
 """Loss curves with this many points get a moving average drawn over the raw values."""
 
@@ -82,8 +83,16 @@ def _style(axes: Axes, title: str, xlabel: str, ylabel: str) -> None:
 
 
 def _loss_figure(record: RunRecord) -> Figure:
-    figure = _new_figure()
-    axes = figure.subplots()
+    """Training loss above, dev loss below on its own axis: they are measured on different
+    batches (and a loss with in-batch negatives depends on the batch), so one scale would mislead."""
+    dev_losses = by_dataset(
+        [k for e in record.evaluations for k in e if k == "loss" or k.endswith("_loss")], record.dataset_names
+    )
+    figure = _new_figure(height=6.5 if dev_losses else 4.5)
+    axes_list = figure.subplots(2 if dev_losses else 1, 1, sharex=True, squeeze=False)[:, 0]
+    training = record.recipe.get("training") or {}
+    train_batch, eval_batch = (training.get(f"per_device_{s}_batch_size") for s in ("train", "eval"))
+    axes = axes_list[0]
     steps, values = zip(*sorted(record.losses.items()), strict=True)
     if len(values) < _SMOOTH_FROM:
         axes.plot(steps, values, color=_TUNED_COLOUR, marker=".", label="training loss")
@@ -94,34 +103,46 @@ def _loss_figure(record: RunRecord) -> Figure:
         ]
         axes.plot(steps, values, color=_TUNED_COLOUR, alpha=0.3, label="training loss")
         axes.plot(steps, averages, color=_TUNED_COLOUR, label=f"moving average of {window} logs")
-    dev_losses = by_dataset(
-        [k for e in record.evaluations for k in e if k == "loss" or k.endswith("_loss")], record.dataset_names
-    )
-    for colour, (dataset, keys) in enumerate(dev_losses.items(), start=1):  # C0 is the training loss
-        points = [(e["step"], e[keys[0]]) for e in record.evaluations if keys[0] in e]
-        axes.plot(
-            *zip(*points, strict=True),
-            color=f"C{colour}",
-            marker="o",
-            linestyle="--",
-            label=f"dev loss ({dataset})" if dataset else "dev loss",
-        )
-    _style(axes, f"Training loss ({record.name})", STEP_LABEL, "loss (lower is better)")
-    axes.legend()
+    batches = f", batches of {train_batch}" if train_batch else ""
+    _style(axes, f"Training loss ({record.name}{batches})", "", "training loss")
+    axes.legend(fontsize=8)
+    if dev_losses:
+        axes = axes_list[1]
+        for colour, (dataset, keys) in enumerate(dev_losses.items(), start=1):  # C0: the training loss
+            points = [(e["step"], e[keys[0]]) for e in record.evaluations if keys[0] in e]
+            axes.plot(
+                *zip(*points, strict=True),
+                color=f"C{colour}",
+                marker="o",
+                linestyle="--",
+                label=f"dev loss ({dataset})" if dataset else "dev loss",
+            )
+        batches = f", batches of {eval_batch}" if eval_batch else ""
+        _style(axes, f"Dev loss (the whole dev set{batches})", STEP_LABEL, "dev loss")
+        axes.legend(fontsize=8)
+    else:
+        axes.set_xlabel(STEP_LABEL)
+    axes_list[0].xaxis.set_tick_params(labelbottom=True)
     return figure
 
 
 def _metrics_figure(record: RunRecord, dataset: str, keys: list[str]) -> Figure:
+    """Each metric from the base model (step 0) on; the kept model's step marked."""
     figure = _new_figure()
     axes = figure.subplots()
     for key in keys:
         points = [(e["step"], e[key]) for e in record.evaluations if key in e]
+        if key in record.baseline_dev:
+            points.insert(0, (0, record.baseline_dev[key]))
         label = split_metric(key, record.dataset_names)[1]
         (line,) = axes.plot(*zip(*points, strict=True), marker="o", label=label)
         if key in record.baseline_dev:
-            axes.axhline(record.baseline_dev[key], color=line.get_color(), linestyle="--", alpha=0.7)
+            axes.plot(0, record.baseline_dev[key], marker="s", color=line.get_color(), markersize=8)
     if any(key in record.baseline_dev for key in keys):
-        axes.plot([], [], color="grey", linestyle="--", label="base model (dashed)")
+        axes.plot([], [], color="grey", marker="s", linestyle="none", label="step 0: the base model")
+    kept = 0 if record.selected == "base" else record.kept_step
+    if kept is not None and record.finished:
+        axes.axvline(kept, color="black", linestyle=":", alpha=0.7, label=f"kept: step {kept}")
     title = f"Dev metrics: {dataset}" if dataset else "Dev metrics"
     _style(axes, title, STEP_LABEL, "score (higher is better)")
     axes.legend(fontsize=8)
@@ -138,28 +159,31 @@ def _compared(record: RunRecord) -> dict[str, list[str]]:
 
 
 def _comparison_figure(record: RunRecord) -> Figure:
+    """The change of each metric (tuned - base), labelled with both values: a +0.01 change on a
+    0..1 axis would be invisible, drawn from zero it is the whole picture."""
     compared = _compared(record)
     rows = max(len(keys) for keys in compared.values())
-    figure = _new_figure(width=5.0 * len(compared) + 1, height=1.5 + 0.55 * rows)
+    figure = _new_figure(width=6.0 * len(compared) + 1, height=1.8 + 0.5 * rows)
     axes_list = figure.subplots(1, len(compared), squeeze=False)[0]
-    sources = record.comparisons
+    changes = {
+        split: [record.comparisons[split][1][k] - record.comparisons[split][0][k] for k in keys]
+        for split, keys in compared.items()
+    }
+    reach = max(abs(change) for split_changes in changes.values() for change in split_changes) or 0.01
     for axes, (split, keys) in zip(axes_list, compared.items(), strict=True):
-        base, tuned, tuned_label = sources[split]
-        positions = range(len(keys))
-        height = 0.38
-        for offset, values, label, colour in (
-            (-height / 2, base, "base", _BASE_COLOUR),
-            (height / 2, tuned, tuned_label, _TUNED_COLOUR),
-        ):
-            bars = axes.barh(
-                [p + offset for p in positions], [values[k] for k in keys], height, label=label, color=colour
-            )
-            axes.bar_label(bars, fmt="%.3f", fontsize=8, padding=2)
-        axes.set_yticks(list(positions), [k.replace("_", " ") for k in keys], fontsize=8)
+        base, tuned, tuned_label = record.comparisons[split]
+        colours = [_BETTER_COLOUR if change >= 0 else _WORSE_COLOUR for change in changes[split]]
+        bars = axes.barh(range(len(keys)), changes[split], 0.6, color=colours)
+        labels = [
+            f"{change:+.4f} ({base[k]:.4f} → {tuned[k]:.4f})"
+            for change, k in zip(changes[split], keys, strict=True)
+        ]
+        axes.bar_label(bars, labels, fontsize=8, padding=3)
+        axes.axvline(0, color="black", linewidth=0.8)
+        axes.set_xlim(-reach * 2.8, reach * 2.8)  # one scale for every split, room for the labels
+        axes.set_yticks(range(len(keys)), [k.replace("_", " ") for k in keys], fontsize=8)
         axes.invert_yaxis()
-        axes.margins(x=0.18)
-        _style(axes, f"{split}: base vs fine-tuned", "score (higher is better)", "")
-    figure.legend(*axes_list[0].get_legend_handles_labels(), loc="outside lower center", ncol=2)
+        _style(axes, f"{split}: {tuned_label} - base", "change of the score (right is better)", "")
     return figure
 
 

@@ -28,7 +28,7 @@ def test_mine_writes_rows_and_prints_the_statistics(cli, tiny_model, tmp_path):
     rows = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
     assert rows and all(list(row) == ["query", "positive", "negative_1", "negative_2"] for row in rows)
     summary = " ".join(result.stdout.split())
-    assert "mined 2 negative(s) for" in summary and "of 10 rows" in summary and str(output) in summary
+    assert "mined 2 negatives for" in summary and "of 10 rows" in summary and str(output) in summary
 
 
 def test_mine_refuses_to_overwrite_and_names_the_flag(cli, tiny_model, tmp_path):

@@ -18,7 +18,7 @@ def test_report_of_a_finished_run(finished_run):
     text = path.read_text()
     assert text.startswith("# Run report: demo")
     assert "sentence-transformers/all-MiniLM-L6-v2" in text and "CoSENTLoss" in text and "`qa`" in text
-    assert "finished: 40 steps" in text and "learning_rate 2e-05" in text
+    assert "finished: 40 steps, 2 epochs" in text and "learning_rate 2e-05" in text
     assert "12.5 s, 51.2 samples/s, mean loss 0.9000; wall time 30 s" in text
     warnings = [line for line in text.splitlines() if "WARNING" in line]
     assert len(warnings) == 1 and "sts_spearman_cosine" in warnings[0] and "-0.0500" in warnings[0]
@@ -50,6 +50,19 @@ def test_report_of_a_run_cut_short_uses_the_log(cut_short_run):
     assert "resume with `sbft train --resume" in write_report(cut_short_run).read_text()
 
 
+def test_report_says_which_weights_were_kept(finished_run):
+    metrics = json.loads((finished_run / "metrics.json").read_text())
+    metrics["kept_step"] = 20
+    (finished_run / "metrics.json").write_text(json.dumps(metrics))
+    assert "- **Kept:** step 20 (epoch 1): the last step" in write_report(finished_run).read_text()
+
+    recipe = yaml.safe_load((finished_run / "recipe.yaml").read_text())
+    recipe["training"].update(load_best_model_at_end=True, metric_for_best_model="sequential_score")
+    (finished_run / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    kept = "- **Kept:** step 20 (epoch 1): the checkpoint with the best dev sequential_score\n"
+    assert kept in write_report(finished_run).read_text()
+
+
 def test_report_when_the_base_model_was_kept(finished_run):
     """Fine-tuning lowered the dev score, so training saved the base: the report compares the tuned one."""
     metrics = json.loads((finished_run / "metrics.json").read_text())
@@ -59,6 +72,7 @@ def test_report_when_the_base_model_was_kept(finished_run):
     (finished_run / "metrics.json").write_text(json.dumps(metrics))
     text = write_report(finished_run).read_text()
     assert "**the base model**, as fine-tuning lowered the dev score" in text
+    assert "- **Kept:** the base model (step 0)" in text
     assert "| sts_spearman_cosine | 0.8000 | 0.7500 | -0.0500 |" in text
     assert "WARNING: sts_spearman_cosine on dev got worse" in text
 

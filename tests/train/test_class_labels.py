@@ -50,7 +50,7 @@ def test_string_labels_become_integer_ids_shared_by_every_split(recipe_file, nli
         assert nli.splits[split].features[LABEL].dtype == "int64"
         assert set(nli.splits[split][LABEL]) == {0, 1, 2}
     assert any(
-        "nli: no bi-encoder evaluator fits 2 input column(s) with a class label" in w for w in plan.warnings
+        "nli: no bi-encoder evaluator fits 2 input columns with a class label" in w for w in plan.warnings
     )
 
 

@@ -78,7 +78,7 @@ def test_a_good_recipe_passes_in_seconds_and_leaves_nothing(cli, recipe_file, sm
     assert result.exit_code == 0, result.stdout + result.stderr
     assert time.perf_counter() - started < 60  # seconds on the tiny model, even on a busy machine
     assert re.search(r"^smoke run: ok, 2 steps in \d+\.\d s$", result.stdout, re.MULTILINE), result.stdout
-    assert result.stdout.rstrip().endswith("ok: the run can start (1 warning(s))")
+    assert result.stdout.rstrip().endswith("ok: the run can start (1 warning)")
     assert "Traceback" not in result.stderr
     assert not list(smoke_temp.iterdir()) and files_in(tmp_path) == before
 
