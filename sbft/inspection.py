@@ -3,8 +3,9 @@
 Reading a sample with pandas, using the very reader options the recipe will pass to
 `datasets.load_dataset` (sep, header, names, quoting), keeps what was inspected and what trains
 the same. Each column gets a kind (text, score, binary, classes, other), from its values and,
-where values are ambiguous, its name. `sbft init` proposes a task from the kinds (sbft.proposal),
-and `sbft eval` reads a file without named columns the same way.
+where values are ambiguous, its name; identifiers (QuestionID, 'Q17') are never text. `sbft init`
+proposes a task from the kinds (sbft.proposal), and `sbft eval` reads a file without named columns
+the same way. A folder in BEIR layout (corpus, queries, qrels) is recognised and counted.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sbft.columns import ID_NAME, ID_VALUE
+from sbft.beir import CORPUS, QRELS, QUERIES, read_beir
+from sbft.columns import ID_NAME, looks_like_ids
 from sbft.errors import SbftError
+from sbft.file_errors import check_data_file
 from sbft.files import FILE_FORMATS, format_of, reader_options
+from sbft.recipe import SPLITS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,6 +43,8 @@ class Column:
     low: float | None = None
     high: float | None = None
     classes: list[Any] = field(default_factory=list)
+    distinct: int = 0
+    """Distinct values in the sample (text columns): few per row means texts that repeat."""
 
     def describe(self) -> str:
         return f"{self.name} ({self.kind}{', ' + self.detail if self.detail else ''})"
@@ -59,10 +65,49 @@ class Inspection:
         return [c for c in self.columns if c.kind in kinds]
 
 
+BEIR_LAYOUT = f"A folder in BEIR layout ({CORPUS}, {QUERIES}, {QRELS}/{{train,dev,test}}.tsv) also works."
+
+
+@dataclass
+class BeirInspection:
+    """What a BEIR folder holds: its documents, and per qrels split its judged queries."""
+
+    path: Path
+    documents: int
+    splits: dict[str, tuple[int, int]]
+    """split -> (queries with a relevant document, (query, relevant document) pairs)."""
+
+    def describe(self) -> str:
+        """'18,821 documents; train: 714 queries (855 pairs), dev: 159 queries (186 pairs)'."""
+        splits = ", ".join(f"{s}: {q:,} queries ({p:,} pairs)" for s, (q, p) in self.splits.items())
+        return f"{self.documents:,} documents; {splits}"
+
+
+def is_beir_folder(path: Path) -> bool:
+    """A folder with any part of the BEIR layout (inspect_beir names the parts it lacks)."""
+    return path.is_dir() and any((path / name).exists() for name in (CORPUS, QUERIES, QRELS))
+
+
+def inspect_beir(folder: Path) -> BeirInspection:
+    """Read a BEIR folder as training will (every id checked) and count what it holds."""
+    data = read_beir(folder, SPLITS, "data")
+    if "train" not in data.splits:
+        raise SbftError(
+            f"the BEIR folder '{folder}' has no {QRELS}/train.tsv, so nothing to train on",
+            where="data",
+            fix=f"Judge some queries in {QRELS}/train.tsv (query-id, corpus-id, score); to score a "
+            "model on the folder as it is, use sbft eval MODEL FOLDER.",
+        )
+    counts = {
+        split: (len(judged.queries), sum(len(judged.relevant(q)) for q in judged.queries))
+        for split, judged in data.splits.items()
+    }
+    return BeirInspection(folder, len(data.corpus), counts)
+
+
 def inspect_file(path: Path) -> Inspection:
     """Read a sample of a csv/tsv/json(l)/parquet file and tell each column's kind."""
-    if not path.is_file():
-        raise SbftError(f"the data file '{path}' does not exist", where="data", fix="Check the path.")
+    check_data_file(path, "the data file", "data")
     file_format = format_of(path)
     if file_format is None:
         raise SbftError(
@@ -139,6 +184,8 @@ def _classify(name: str, values: pd.Series) -> Column:
     present = values.dropna()
     if present.empty or len(present) < len(values) / 2:
         return Column(name, "other", "mostly empty")
+    if ID_NAME.search(name):  # before classes: a few question ids repeat like class labels
+        return Column(name, "other", "identifiers")
     if pd.api.types.is_bool_dtype(values):
         return Column(name, "other", "true/false; sbft reads labels as numbers 0/1")
     if pd.api.types.is_numeric_dtype(values):
@@ -146,8 +193,6 @@ def _classify(name: str, values: pd.Series) -> Column:
         low, high = float(numbers.min()), float(numbers.max())
         integral = bool((numbers == numbers.round()).all())
         distinct = set(numbers)
-        if ID_NAME.search(name):
-            return Column(name, "other", "identifiers")
         if not integral or _SCORE_NAME.search(name):
             return Column(name, "score", f"{low:g}..{high:g}", low, high)
         if len(distinct) == 1:
@@ -168,7 +213,7 @@ def _classify(name: str, values: pd.Series) -> Column:
         return Column(
             name, "classes", f"{len(distinct_texts)} classes: {shown}", classes=sorted(distinct_texts)
         )
-    if ID_NAME.search(name) or all(ID_VALUE.match(v.strip()) for v in strings[:200]):
+    if looks_like_ids(name, strings):
         return Column(name, "other", "identifiers")
     words = sum(len(v.split()) for v in strings) / len(strings)
-    return Column(name, "text", f"{words:.0f} words on average")
+    return Column(name, "text", f"{words:.0f} words on average", distinct=len(distinct_texts))

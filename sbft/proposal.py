@@ -2,7 +2,8 @@
 
 The tasks are data: per task its template columns, label, loss and evaluator, with the reasons
 the recipe's comments give. The column kinds decide the task; column names decide the order
-(anchor/query first, positive second, negatives last) and which column is the label.
+(anchor/query first, positive second, negatives last) and which column is the label. Queries with
+several candidates labelled 0/1 (WikiQA's shape) are retrieval data, as is a BEIR folder.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from sbft.columns import FIRST_COLUMN
 from sbft.errors import SbftError, did_you_mean
@@ -96,8 +98,22 @@ TASKS = {
             "triplet",
             "How often the anchor is closer to its positive than to its negative on dev.",
         ),
+        Task(
+            "retrieval",
+            "queries and their relevant documents: a BEIR folder, or candidates labelled 1/0",
+            ("query", "positive", "negative"),
+            None,
+            "MultipleNegativesRankingLoss",
+            "MultipleNegativesRankingLoss: each query's relevant document against every other "
+            "document of the batch, and its hard negatives if it has any; bigger batches help.",
+            "CachedMultipleNegativesRankingLoss (big batches, little memory); GISTEmbedLoss (a guide "
+            "model drops in-batch false negatives)",
+            "information-retrieval",
+            "Search each dev query among the dev rows' documents: nDCG@10, MRR@10, Recall@10.",
+        ),
     ]
 }
+RETRIEVAL = TASKS["retrieval"]
 
 
 @dataclass
@@ -112,6 +128,8 @@ class Proposal:
     evaluator: str = ""
     notes: list[str] = field(default_factory=list)
     """Comments on choices the data forced (ignored columns, a different loss)."""
+    pairs_from_labels: dict[str, Any] | None = None
+    """For candidates labelled 0/1: the recipe's `pairs_from_labels` (query, document, label columns)."""
 
     @property
     def label_range(self) -> list[float] | None:
@@ -128,12 +146,16 @@ def propose(inspection: Inspection, task_name: str | None = None) -> Proposal:
     labels = _label_candidates(inspection)
     if task_name is not None:
         task = task_by_name(task_name)
+    elif _labelled_candidates(texts, labels, inspection):
+        task = RETRIEVAL
     elif labels:
         task = TASKS["pair-score" if labels[0].kind == "score" else "pair-class"]
     elif len(texts) >= 3:
         task = TASKS["triplets"]
     else:
         task = TASKS["query-positive" if any(_ASYMMETRIC.search(t.name) for t in texts) else "pairs"]
+    if task is RETRIEVAL:
+        return _retrieval_from_labels(inspection, texts, labels)
 
     needed = 3 if task.name == "triplets" else 2
     if len(texts) < needed:
@@ -159,6 +181,19 @@ def propose(inspection: Inspection, task_name: str | None = None) -> Proposal:
     return proposal
 
 
+def beir_proposal(task_name: str | None = None) -> Proposal:
+    """A BEIR folder: (query, relevant document) rows, searched over the whole corpus."""
+    if task_name is not None and task_by_name(task_name) is not RETRIEVAL:
+        raise SbftError(
+            f"a BEIR folder holds retrieval data, not the {task_name} task",
+            where="task",
+            fix="Leave the task out (or choose retrieval); for other tasks give a data file.",
+        )
+    return Proposal(
+        RETRIEVAL, ["query", "document"], None, RETRIEVAL.loss, RETRIEVAL.loss_why, RETRIEVAL.evaluator
+    )
+
+
 def task_by_name(name: str) -> Task:
     if name not in TASKS:
         raise SbftError(f"unknown task '{name}'", where="task", fix=did_you_mean(name, TASKS))
@@ -179,6 +214,51 @@ def _label_candidates(inspection: Inspection) -> list[Column]:
     order = {"score": 0, "binary": 1, "classes": 2}
     candidates = inspection.of_kind(*order)
     return sorted(candidates, key=lambda c: (not _LABEL_NAME.search(c.name), order[c.kind]))
+
+
+def _labelled_candidates(texts: list[Column], labels: list[Column], inspection: Inspection) -> bool:
+    """Queries that repeat, each with several different candidates labelled 0/1 (WikiQA's shape)."""
+    if len(texts) != 2 or not labels or labels[0].kind != "binary":
+        return False
+    query, candidate = sorted(texts, key=lambda c: c.distinct)
+    return 2 * query.distinct <= inspection.rows and candidate.distinct > query.distinct
+
+
+def _retrieval_from_labels(inspection: Inspection, texts: list[Column], labels: list[Column]) -> Proposal:
+    """Label-1 candidates as (query, positive) rows, the query's label-0 candidates as hard negatives."""
+    binary = [c for c in labels if c.kind == "binary"]
+    if len(texts) != 2 or not binary:
+        found = "; ".join(c.describe() for c in inspection.columns)
+        raise SbftError(
+            f"the retrieval task reads a BEIR folder, or a file of queries and candidates labelled 0/1; "
+            f"'{inspection.path.name}' has {len(texts)} text column(s) and {len(binary)} 0/1 label ({found})",
+            where="task",
+            fix="For (query, answer) pairs without a label choose query-positive; for a BEIR folder "
+            "give the folder.",
+        )
+    query, candidate = sorted(texts, key=lambda c: c.distinct)  # the query repeats: fewer distinct texts
+    label = binary[0]
+    proposal = Proposal(
+        RETRIEVAL,
+        ["query", "positive", "negative"],
+        loss=RETRIEVAL.loss,
+        loss_why=RETRIEVAL.loss_why,
+        evaluator=RETRIEVAL.evaluator,
+        pairs_from_labels={
+            "query": query.name,
+            "document": candidate.name,
+            "label": label.name,
+            "hard_negatives": 1,
+        },
+    )
+    proposal.notes.append(
+        f"Each {candidate.name} labelled 1 in {label.name} becomes a (query, positive) row; the "
+        f"{candidate.name}s labelled 0 for the same {query.name} are its hard negatives."
+    )
+    ignored = [c.name for c in inspection.columns if c not in (query, candidate, label)]
+    if ignored:
+        proposal.notes.append(f"Not used: {', '.join(ignored)}.")
+    return proposal
 
 
 def _pick_label(task: Task, labels: list[Column], inspection: Inspection) -> Column:

@@ -72,3 +72,20 @@ def run_sbft(
         input=input,
         timeout=timeout,
     )
+
+
+def wikiqa_tsv(path: Path, questions: int, seed: int) -> Path:
+    """WikiQA's raw layout: row-number ids (Q1, S1...), several candidate sentences per question
+    labelled 1 (answers it) or 0, and unescaped quotes in the text. Every third question has no
+    answer; question 1 has two answers and no label-0 candidate."""
+    rng = random.Random(seed)
+    lines, row = ["QuestionID\tQuestion\tSentenceID\tSentence\tLabel"], 0
+    for number, question in enumerate(sentences(questions, seed)):
+        labels = [1, 1] if number == 1 else [0] * rng.randint(2, 5)
+        if number % 3 and number != 1:
+            labels[rng.randrange(len(labels))] = 1
+        for label, sentence in zip(labels, sentences(len(labels), 1000 * seed + number), strict=True):
+            row += 1
+            lines.append(f'Q{row}\t{question}?\tS{row}\t"{sentence} said "yes\t{label}')
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

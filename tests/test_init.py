@@ -5,18 +5,20 @@ from __future__ import annotations
 import csv
 import io
 import random
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 from rich.console import Console
 
 from sbft.check import preflight
 from sbft.errors import SbftError
-from sbft.init import find_splits, recipe_from_data, run_name, template, write_recipe
+from sbft.init import DEFAULT_MODEL, find_splits, recipe_from_data, run_name, template, write_recipe
 from sbft.inspection import inspect_file
 from sbft.proposal import TASKS, propose
 from sbft.recipe import load_recipe
-from tests.helpers import sentences, write_jsonl
+from tests.helpers import REPO, sentences, wikiqa_tsv, write_jsonl
 
 NLI = ("entailment", "neutral", "contradiction")
 
@@ -80,13 +82,14 @@ def headerless_tsv(path: Path, count: int, seed: int) -> None:
     path.with_suffix(".csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def init_and_check(data: Path, tmp_path: Path, task: str | None = None):
-    """Write a recipe for `data` and run the pre-flight of `sbft check` on it."""
+def init_and_check(data: Path, tmp_path: Path, task: str | None = None, model: Path | None = None):
+    """Write a recipe for `data` and run the pre-flight of `sbft check` on it (`model` edited in)."""
     output = tmp_path / "recipes" / "recipe.yaml"
-    text, _, proposal, _ = recipe_from_data(data, output, task)
-    write_recipe(text, output, force=False)
+    written = recipe_from_data(data, output, task)
+    text = written.text
+    write_recipe(text.replace(f"name: {DEFAULT_MODEL}", f"name: {model}") if model else text, output, False)
     plan = preflight(load_recipe(output))
-    return proposal, plan, text
+    return written.proposal, plan, text
 
 
 @pytest.mark.parametrize(
@@ -196,10 +199,11 @@ def test_templates_are_valid_recipes_marked_todo(tmp_path, task):
     output = tmp_path / "template.yaml"
     write_recipe(template(task, output), output, force=False)
     text = output.read_text()
-    assert text.startswith(f"# TEMPLATE written by `sbft init --task {task}`") and "TODO/train.jsonl" in text
+    todo = "TODO/beir" if task == "retrieval" else "TODO/train.jsonl"  # retrieval: a BEIR folder
+    assert text.startswith(f"# TEMPLATE written by `sbft init --task {task}`") and todo in text
     recipe = load_recipe(output)
     assert next(iter(recipe.datasets.values())).loss.name == TASKS[task].loss
-    with pytest.raises(SbftError, match=r"TODO/train\.jsonl' does not exist"):  # what `sbft check` says
+    with pytest.raises(SbftError, match=rf"{re.escape(todo)}' does not exist"):  # what `sbft check` says
         preflight(recipe)
 
 
@@ -240,3 +244,174 @@ def test_errors_name_the_parameter_at_fault(tmp_path):
     assert error.value.where == "output" and (tmp_path / "r.yaml").read_text() == "# mine\n"
     write_recipe("name: x\n", tmp_path / "r.yaml", force=True)
     assert (tmp_path / "r.yaml").read_text() == "name: x\n"
+
+
+WIKIQA_DIR = REPO.parent / "shared" / "data" / "wikiqa"
+WIKIQA_PROPOSAL = {"query": "Question", "document": "Sentence", "label": "Label", "hard_negatives": 1}
+
+
+def candidates_by_question(path: Path) -> dict[str, dict[str, int]]:
+    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()[1:]]
+    found: dict[str, dict[str, int]] = {}
+    for _, question, _, sentence, label in rows:
+        found.setdefault(question, {})[sentence] = int(label)
+    return found
+
+
+def test_labelled_candidates_become_a_retrieval_recipe(tmp_path, tiny_model):
+    """Raw WikiQA: the IDs are never texts; answers are positives, the other candidates hard negatives."""
+    train = wikiqa_tsv(tmp_path / "WikiQA-train.tsv", 30, 1)
+    wikiqa_tsv(tmp_path / "WikiQA-dev.tsv", 24, 2)
+    proposal, plan, text = init_and_check(train, tmp_path, model=tiny_model)
+    assert proposal.task.name == "retrieval" and proposal.loss == "MultipleNegativesRankingLoss"
+    assert proposal.pairs_from_labels == WIKIQA_PROPOSAL and proposal.label is None
+    assert (
+        proposal.inputs == ["query", "positive", "negative"] and "Not used: QuestionID, SentenceID." in text
+    )
+    dataset = yaml.safe_load(text)["datasets"]["wikiqa"]
+    assert dataset["loader_args"] == {"quoting": 3} and dataset["evaluator"] == "information-retrieval"
+    assert "negatives" not in dataset and "#     relative_margin: 0.05" in text  # mining: commented out
+    prepared = plan.datasets["wikiqa"]
+    assert set(prepared.splits) == {"train", "dev"} and not [w for w in plan.warnings if "ID" in w]
+    candidates = candidates_by_question(train)
+    rows = prepared.splits["train"]
+    assert len(rows) == sum(label for labels in candidates.values() for label in labels.values())
+    for query, positive, negative in zip(rows["query"], rows["positive"], rows["negative"], strict=True):
+        assert '"' in positive and candidates[query][positive] == 1
+        if 0 in candidates[query].values():
+            assert candidates[query][negative] == 0  # a candidate of the same question
+        else:  # borrowed from another question: still a label-0 sentence
+            assert any(c.get(negative) == 0 for c in candidates.values())
+
+
+def test_labelled_candidates_as_pair_classification_on_request(tmp_path, tiny_model):
+    train = wikiqa_tsv(tmp_path / "wikiqa.tsv", 30, 1)
+    proposal, plan, text = init_and_check(train, tmp_path, "pair-class", tiny_model)
+    assert proposal.inputs == ["Question", "Sentence"] and proposal.label.name == "Label"
+    assert proposal.loss == "OnlineContrastiveLoss" and "pairs_from_labels" not in text
+    assert plan.datasets["wikiqa"].inputs == ["Question", "Sentence"]
+
+
+def test_headerless_labelled_candidates_get_role_names(tmp_path, tiny_model):
+    with_header = wikiqa_tsv(tmp_path / "with-header.tsv", 30, 1)
+    lines = with_header.read_text(encoding="utf-8").splitlines()[1:]
+    data = tmp_path / "qa.tsv"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    proposal, plan, text = init_and_check(data, tmp_path, model=tiny_model)
+    assert proposal.pairs_from_labels == {
+        "query": "query",
+        "document": "document",
+        "label": "label",
+        "hard_negatives": 1,
+    }
+    assert yaml.safe_load(text)["datasets"]["qa"]["loader_args"]["names"] == [
+        "column1",
+        "query",
+        "column3",
+        "document",
+        "label",
+    ]
+    assert len(plan.datasets["qa"].splits["train"]) == sum(line.endswith("\t1") for line in lines)
+
+
+def test_identifiers_are_never_texts(tmp_path):
+    """Short codes and row numbers, by name (QuestionID, doc_id) or by value (WIKI-00017), unique or not."""
+    questions, answers = sentences(30, 1), sentences(30, 2)
+    rows = [
+        {"ref": f"WIKI-{i:05d}", "questionId": f"Q{i % 7}", "question": q, "answer": a}
+        for i, (q, a) in enumerate(zip(questions, answers, strict=True))
+    ]
+    inspection = inspect_file(write_jsonl(tmp_path / "qa.jsonl", rows))
+    kinds = {column.name: (column.kind, column.detail) for column in inspection.columns}
+    assert kinds["ref"] == kinds["questionId"] == ("other", "identifiers")
+    assert propose(inspection).inputs == ["question", "answer"]
+
+
+@pytest.mark.skipif(not (WIKIQA_DIR / "WikiQA-train.tsv").is_file(), reason="no shared WikiQA data")
+def test_the_real_wikiqa_file():
+    from sbft.data import load_prepared
+    from sbft.recipe import DatasetSpec, LossSpec, PairsFromLabels
+
+    inspection = inspect_file(WIKIQA_DIR / "WikiQA-train.tsv")
+    assert {c.name: c.kind for c in inspection.columns} == {
+        "QuestionID": "other",
+        "Question": "text",
+        "SentenceID": "other",
+        "Sentence": "text",
+        "Label": "binary",
+    }
+    proposal = propose(inspection)
+    assert proposal.task.name == "retrieval" and proposal.loss == "MultipleNegativesRankingLoss"
+    assert proposal.pairs_from_labels == WIKIQA_PROPOSAL
+    asked = propose(inspection, "pair-class")
+    assert asked.inputs == ["Question", "Sentence"] and asked.label.name == "Label"
+    assert asked.loss == "OnlineContrastiveLoss"
+    spec = DatasetSpec(
+        columns=proposal.inputs,
+        loss=LossSpec(proposal.loss),
+        files={"train": str(inspection.path)},
+        loader_args=inspection.loader_args,
+        pairs_from_labels=PairsFromLabels(**proposal.pairs_from_labels),
+    )
+    rows = load_prepared("wikiqa", spec).splits["train"]
+    assert len(rows) == 1040  # the readme's positives, every one kept
+
+
+def test_a_beir_folder_gives_a_retrieval_recipe(tmp_path, beir_folder, tiny_model, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    output = Path("recipes") / "recipe.yaml"
+    written = recipe_from_data(Path(beir_folder.name), output)  # a relative path, as a user types it
+    assert written.proposal.task.name == "retrieval" and "30 documents; train: 8 queries (9 pairs)" in (
+        written.text
+    )
+    recipe = yaml.safe_load(written.text)
+    assert recipe["model"]["name"] == DEFAULT_MODEL
+    assert list(recipe["datasets"].values()) == [
+        {"beir": "../beir", "loss": "MultipleNegativesRankingLoss", "evaluator": "information-retrieval"}
+    ]
+    assert (
+        recipe["training"]["num_train_epochs"] == 2
+        and recipe["training"]["per_device_train_batch_size"] == 32
+    )
+    assert "# Search each dev query among all 30 documents" in written.text
+    write_recipe(written.text.replace(DEFAULT_MODEL, str(tiny_model)), output, force=False)
+    plan = preflight(load_recipe(output))
+    (prepared,) = plan.datasets.values()
+    assert set(prepared.splits) == {"train", "dev", "test"} and len(prepared.corpus) == 30
+    mining = re.sub(r"(?m)^(\s*)# (negatives:|  mine:|    \w+: )", r"\1\2", written.text)
+    write_recipe(mining.replace(DEFAULT_MODEL, str(tiny_model)), output, force=True)
+    (dataset,) = load_recipe(output).datasets.values()  # the commented block is a valid one
+    assert dataset.negatives.mine.num == 1 and dataset.negatives.mine.range_max == 50
+
+
+def test_beir_folders_that_cannot_train_are_explained(tmp_path, beir_folder):
+    output = tmp_path / "r.yaml"
+    with pytest.raises(SbftError, match="a BEIR folder holds retrieval data") as error:
+        recipe_from_data(beir_folder, output, "pairs")
+    assert error.value.where == "task"
+    (beir_folder / "qrels" / "train.tsv").unlink()
+    with pytest.raises(SbftError, match=r"no qrels/train\.tsv, so nothing to train on") as error:
+        recipe_from_data(beir_folder, output)
+    assert error.value.where == "data"
+    (beir_folder / "queries.jsonl").unlink()
+    with pytest.raises(SbftError, match=r"has no queries\.jsonl"):
+        recipe_from_data(beir_folder, output)
+
+
+def test_a_folder_is_named_a_folder(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "train.csv").write_text("a,b\n", encoding="utf-8")
+    with pytest.raises(SbftError, match=r"'.*data' is a folder, not a file") as error:
+        recipe_from_data(folder, tmp_path / "r.yaml")
+    assert error.value.where == "data" and "train.csv" in error.value.fix and "BEIR" in error.value.fix
+
+
+def test_the_old_wikiqa_recipe_draws_a_warning(tmp_path, tiny_model):
+    """What `sbft init` used to write for raw WikiQA: `sbft check` now says the ID is no text."""
+    train = wikiqa_tsv(tmp_path / "wikiqa.tsv", 30, 1)
+    _, _, text = init_and_check(train, tmp_path, "pair-class", tiny_model)
+    old = text.replace("columns: [Question, Sentence]", "columns: [QuestionID, Question]")
+    write_recipe(old.replace(DEFAULT_MODEL, str(tiny_model)), tmp_path / "recipes" / "old.yaml", force=False)
+    warnings = preflight(load_recipe(tmp_path / "recipes" / "old.yaml")).warnings
+    assert "wikiqa: column 'QuestionID' looks like an ID, yet it will be read as text" in warnings

@@ -9,14 +9,21 @@ import typer
 
 from sbft.cli import app, user_errors
 
-TASK_HELP = "pair-score, pair-class, pairs, query-positive or triplets (default: inferred from the data)."
+TASK_HELP = (
+    "pair-score, pair-class, pairs, query-positive, triplets or retrieval (default: inferred from the data)."
+)
 
 
 @app.command()
 @user_errors
 def init(
     data: Annotated[
-        Path | None, typer.Option("--data", help="A csv, tsv, jsonl or parquet file to train on.")
+        Path | None,
+        typer.Option(
+            "--data",
+            help="A csv, tsv, jsonl or parquet file to train on, or a folder in BEIR layout "
+            "(corpus.jsonl, queries.jsonl, qrels/).",
+        ),
     ] = None,
     task: Annotated[str | None, typer.Option("--task", help=TASK_HELP)] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="The recipe file to write.")] = Path(
@@ -25,7 +32,7 @@ def init(
     model: Annotated[str | None, typer.Option("--model", help="The base model (hub id or folder).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the output file if it exists.")] = False,
 ) -> None:
-    """Write a starting recipe: from a data file's columns, or a template for a task."""
+    """Write a starting recipe: from a data file's columns or a BEIR folder, or a template for a task."""
     from rich.console import Console
     from rich.markup import escape
 
@@ -48,19 +55,9 @@ def init(
             soft_wrap=True,
         )
         return
-    text, inspection, proposal, splits = recipe_from_data(data, output, task, model or DEFAULT_MODEL)
-    write_recipe(text, output, force)
-    lines = [
-        f"columns: {', '.join(c.describe() for c in inspection.columns)}",
-        f"task:    {proposal.task.name} ({proposal.task.description})",
-        f"inputs:  {', '.join(proposal.inputs)}"
-        + (f"; label {proposal.label.name}" if proposal.label else "")
-        + (f" rescaled from {proposal.label_range}" if proposal.label_range else ""),
-        f"loss:    {proposal.loss}; evaluator {proposal.evaluator}",
-        f"splits:  {', '.join(f'{split} {path.name}' for split, path in splits.items())}",
-        *proposal.notes,
-    ]
-    for line in lines:
+    written = recipe_from_data(data, output, task, model or DEFAULT_MODEL)
+    write_recipe(written.text, output, force)
+    for line in written.summary:
         console.print(escape(line), soft_wrap=True)
     console.print(
         f"[bold green]wrote[/] {output}; next: sbft check {output} && sbft train {output}", soft_wrap=True

@@ -333,6 +333,8 @@ def _guess_columns(path: Path, options: DataOptions) -> tuple[list[str], str | N
     try:
         inspection = inspect_file(path)
         proposal = propose(inspection)
+        if proposal.pairs_from_labels is not None:  # candidates labelled 0/1: scored as labelled pairs
+            proposal = propose(inspection, "pair-class")
     except SbftError as error:
         raise SbftError(
             f"cannot guess which columns of '{path}' to evaluate on: {error.what}",

@@ -17,6 +17,7 @@ from sbft.recipe.schema import (
     MineSpec,
     ModelSpec,
     NegativesSpec,
+    PairsFromLabels,
     Recipe,
     column_prompts,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "MineSpec",
     "ModelSpec",
     "NegativesSpec",
+    "PairsFromLabels",
     "Recipe",
     "apply_override",
     "check_type",

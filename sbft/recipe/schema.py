@@ -184,6 +184,8 @@ class DatasetSpec:
     format: str | None = None
     loader_args: dict[str, Any] = field(default_factory=dict)
     """Passed straight to datasets.load_dataset (sep, names, quoting, header...)."""
+    pairs_from_labels: PairsFromLabels | None = None
+    """Read (query, candidate, 0/1 label) rows as (query, positive, negative...) rows first."""
     label: str | None = None
     label_range: list[float] | None = None
     """[low, high]: rescale the label linearly to 0..1 (e.g. [0, 5] for STS scores)."""
@@ -255,6 +257,8 @@ class DatasetSpec:
             )
         if self.max_samples is not None and self.max_samples <= 0:
             raise SbftError("max_samples must be positive", where=join_key(where, "max_samples"))
+        if self.pairs_from_labels is not None:
+            self.pairs_from_labels.check(join_key(where, "pairs_from_labels"), self)
 
     def check(self, where: str, model_family: Family) -> None:
         """Every rule of a recipe's dataset: its source, splits, reading, evaluator and loss."""
@@ -313,6 +317,48 @@ class DatasetSpec:
                 f"a BEIR dataset is evaluated by information-retrieval, not '{self.evaluator}'",
                 where=f"{where}.evaluator",
                 fix="Leave 'evaluator' out (auto), or set it to none.",
+            )
+
+
+@dataclass
+class PairsFromLabels:
+    """Read (query, candidate, 0/1 label) rows, such as WikiQA's, as retrieval rows for a ranking loss.
+
+    The candidates labelled 1 become (query, positive) rows; `hard_negatives` of the same query's
+    label-0 candidates are added to each as negatives (sbft.data.pairs_from_labels).
+    """
+
+    query: str
+    document: str
+    """The candidate column."""
+    label: str
+    """1: the candidate is relevant to the query; 0: it is not."""
+    hard_negatives: int = 1
+    """Label-0 candidates per row; 0 gives (query, positive) pairs."""
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns it makes, in the order a ranking loss reads them."""
+        if self.hard_negatives == 1:
+            return ["query", "positive", "negative"]
+        return ["query", "positive", *(f"negative_{i}" for i in range(1, self.hard_negatives + 1))]
+
+    def check(self, where: str, dataset: DatasetSpec) -> None:
+        """The dataset reads the columns made here, and leaves the label to this."""
+        if self.hard_negatives < 0:
+            raise SbftError("hard_negatives cannot be negative", where=join_key(where, "hard_negatives"))
+        if dataset.label is not None:
+            raise SbftError(
+                f"the dataset's label '{dataset.label}' is read by pairs_from_labels",
+                where=join_key(where, "label"),
+                fix="Remove the dataset's 'label': the rows pairs_from_labels makes have none.",
+            )
+        unknown = [c for c in dataset.input_columns if c not in self.columns]
+        if unknown:
+            raise SbftError(
+                f"pairs_from_labels makes the columns {', '.join(self.columns)}, not {', '.join(unknown)}",
+                where=where,
+                fix=f"List them under 'columns:': {', '.join(self.columns)}.",
             )
 
 

@@ -26,3 +26,14 @@ def test_cli_writes_checks_and_never_overwrites(cli, tmp_path, pair_files):
 
     result = cli("init", "--data", tmp_path / "missing.csv", "-o", tmp_path / "other.yaml")
     assert result.exit_code == 2 and "missing.csv' does not exist" in result.stderr
+
+
+def test_cli_on_a_beir_folder_and_on_a_plain_folder(cli, tmp_path, beir_folder):
+    result = cli("init", "--data", beir_folder, "-o", tmp_path / "retrieval.yaml")
+    assert result.exit_code == 0, result.stderr
+    assert "data:    BEIR folder, 30 documents" in result.stdout and "task:    retrieval" in result.stdout
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    result = cli("init", "--data", folder, "-o", tmp_path / "other.yaml")
+    assert result.exit_code == 2 and "plain' is a folder, not a file" in result.stderr
+    assert "--data" in result.stderr and not (tmp_path / "other.yaml").exists()

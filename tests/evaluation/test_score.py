@@ -10,7 +10,7 @@ import yaml
 
 from sbft.errors import SbftError
 from sbft.evaluation.score import DataOptions, EvalData, resolve_data, score_models
-from tests.helpers import STSB_DIR, sentences, write_jsonl
+from tests.helpers import STSB_DIR, sentences, wikiqa_tsv, write_jsonl
 
 
 @pytest.fixture(scope="session")
@@ -184,3 +184,10 @@ def test_missing_models_fail_before_any_evaluation(tiny_model, tmp_path):
     data = EvalData({}, "test")
     with pytest.raises(SbftError, match="does not exist"):
         score_models([str(tiny_model), str(tmp_path / "nope")], data)
+
+
+def test_labelled_candidates_are_scored_as_labelled_pairs(tmp_path):
+    """A WikiQA-shaped file (ids, question, candidate, 0/1): the texts and the label, never the ids."""
+    data = resolve_data(str(wikiqa_tsv(tmp_path / "wikiqa-test.tsv", 30, 1)), DataOptions())
+    (spec,) = data.specs.values()
+    assert (spec.columns, spec.label) == (["Question", "Sentence"], "Label")
