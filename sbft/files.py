@@ -51,6 +51,25 @@ def atomic_file(path: str | Path) -> Iterator[IO[bytes]]:
         yield stream
 
 
+def as_umask_allows(folder: str | Path) -> None:
+    """Give every file under `folder` the mode open() gives a new file (0o666 less the umask).
+
+    For folders a library wrote: transformers saves model.safetensors through a private (0600)
+    temporary file, which would leave a shared model's weights readable by their owner alone.
+    """
+    folder = Path(folder)
+    probe = folder / f".mode-probe-{secrets.token_hex(4)}"
+    descriptor = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+    try:
+        mode = os.fstat(descriptor).st_mode & 0o777
+    finally:
+        os.close(descriptor)
+        probe.unlink()
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            path.chmod(mode)
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Replace `path` with `text` (UTF-8) in one step."""
     with atomic_file(path) as stream:

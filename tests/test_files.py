@@ -9,6 +9,7 @@ import pytest
 
 from sbft.errors import SbftError
 from sbft.files import (
+    as_umask_allows,
     atomic_file,
     atomic_path,
     atomic_write_text,
@@ -60,6 +61,19 @@ def test_new_files_respect_the_umask(tmp_path, umask):
         partial.write_bytes(b"x")
     for name in ("new.json", "new.txt", "new.onnx"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask == 0o640
+
+
+def test_a_folder_a_library_wrote_gets_the_umask_mode(tmp_path, umask):
+    """model.safetensors comes out 0600 from transformers: a saved model gets open()'s mode throughout."""
+    (tmp_path / "model" / "1_Pooling").mkdir(parents=True)
+    private, wide = tmp_path / "model" / "model.safetensors", tmp_path / "model" / "1_Pooling" / "config.json"
+    private.write_bytes(b"weights")
+    wide.write_text("{}")
+    private.chmod(0o600)
+    wide.chmod(0o777)
+    as_umask_allows(tmp_path / "model")
+    assert {path.stat().st_mode & 0o777 for path in (private, wide)} == {0o640}
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["1_Pooling", "model.safetensors"]
 
 
 def test_check_output(tmp_path):

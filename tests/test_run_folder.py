@@ -330,3 +330,16 @@ def run_files(files: dict[str, str]) -> dict[str, str]:
         for name, digest in files.items()
         if not name.startswith((run_folder.LOCK, run_folder.REPLACED))
     }
+
+
+def test_the_saved_model_is_readable_as_the_umask_allows(tmp_path, tiny_model):
+    """Issue 15, item 8: transformers writes model.safetensors 0600; the run's model/ follows the umask."""
+    from sentence_transformers import SentenceTransformer
+
+    previous = os.umask(0o022)
+    try:
+        model = run_folder.save_model_atomically(SentenceTransformer(str(tiny_model)), tmp_path)
+    finally:
+        os.umask(previous)
+    files = [path for path in model.rglob("*") if path.is_file()]
+    assert model / "model.safetensors" in files and {path.stat().st_mode & 0o777 for path in files} == {0o644}

@@ -10,6 +10,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sbft.files import as_umask_allows
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
@@ -114,6 +116,7 @@ def save_model_atomically(model: SentenceTransformer, run_dir: Path) -> Path:
     if partial.exists():
         shutil.rmtree(partial)
     model.save(str(partial))
+    as_umask_allows(partial)  # model.safetensors comes out 0600 otherwise
     if final.exists():
         shutil.rmtree(final)
     partial.rename(final)

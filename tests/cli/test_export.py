@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 
 def test_export_int8(cli, model_copy):
-    result = cli("export", model_copy, "--quantize", "int8")
+    previous = os.umask(0o022)
+    try:
+        result = cli("export", model_copy, "--quantize", "int8")
+    finally:
+        os.umask(previous)
     assert result.exit_code == 0, result.output
     assert "onnx-int8:" in result.stdout and "qint8" in result.stdout
     assert "cosine similarity >=" in result.stdout
+    exported = list((model_copy / "onnx").iterdir())
+    assert len(exported) >= 3 and {path.stat().st_mode & 0o777 for path in exported} == {0o644}  # umask 022
 
 
 def test_errors_exit_2(cli, model_copy):
