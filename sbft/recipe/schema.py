@@ -245,7 +245,7 @@ class DatasetSpec:
                     where=join_key(where, "label_range"),
                     fix="For STS scores from 0 to 5: [0, 5].",
                 )
-            if self.label is None:
+            if self.label is None and columns_given:  # else the label is still to be guessed
                 raise SbftError(
                     "label_range is set but no label column is named", where=join_key(where, "label")
                 )
