@@ -7,7 +7,9 @@
 Sections (each a function in SECTIONS that returns a Section; results go to OUT/<section>.md
 and OUT/<section>.json, OUT defaulting to benchmarks/):
 
-- startup: wall time of `sbft --help` and `sbft train --help` against `python -c pass`.
+- startup: wall time of `sbft --help` and `sbft train --help` against `python -c pass`, and of
+  the small commands (encode 10 lines, similarity, search over a cached corpus) with
+  --backend onnx (no torch) against --backend torch.
 - train: `sbft train scripts/bench_recipe.yaml` against scripts/plain_train.py, the same
   model, first N STSb pairs, loss, seed and training arguments (checked, from both runs'
   training arguments): the trainer's samples/s, the whole command, the final dev Spearman.
@@ -46,6 +48,7 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BACKENDS = ("torch", "onnx", "onnx-int8")
 GOALS = {
     "startup_s_max": 0.5,
+    "small_command_s_max": 1.5,
     "train_throughput_ratio_min": 0.98,
     "encode_ratio_min": 0.95,
     "backend_speedup_min": 2.0,
@@ -216,40 +219,116 @@ def met(ok: bool) -> str:
 
 
 def startup_section(config: Config) -> Section:
-    """`sbft --help` and `sbft train --help` against `python -c pass` (the interpreter alone)."""
-    commands = {
+    """How long a command takes when it has little to do.
+
+    `sbft --help` and `sbft train --help` against `python -c pass` (the interpreter alone); then
+    the small commands (encode 10 lines, similarity, search over a cached corpus) with
+    --backend onnx on an exported model, which run without torch (sbft.inference.lite), against
+    the same commands with --backend torch, which import sentence-transformers.
+    """
+    help_commands = {
         "python -c pass": [sys.executable, "-c", "pass"],
         "sbft --help": sbft_command("--help"),
         "sbft train --help": sbft_command("train", "--help"),
     }
-    for command in commands.values():  # warm the file cache and the bytecode
-        measure(command)
-
-    def side(command: list[str]) -> Callable[[], dict[str, Any]]:
-        return lambda: {"wall_s": (m := measure(command)).wall_s, "max_rss_mb": m.max_rss_mb}
-
-    runs = alternate(config.startup_repeats, {n: side(c) for n, c in commands.items()}, "startup")
-    walls = {name: median(runs, name, "wall_s") for name in commands}
-    rss = {name: median(runs, name, "max_rss_mb") for name in commands}
-    limit = GOALS["startup_s_max"]
+    with tempfile.TemporaryDirectory() as folder:
+        env = environment(SBFT_CACHE=str(Path(folder) / "cache"))
+        small = _small_commands(config, Path(folder), env)
+        warm_up = [*help_commands.values(), *(c("onnx") for c in small.values())]
+        for command in [*warm_up, small["sbft search (cached)"]("torch")]:
+            measure(command, env)  # file cache, bytecode, and each backend's corpus cache
+        help_runs = alternate(config.startup_repeats, _timed(help_commands, env), "startup")
+        fast = {name: command("onnx") for name, command in small.items()}
+        slow = {name: command("torch") for name, command in small.items()}
+        fast_runs = alternate(config.startup_repeats, _timed(fast, env), "small commands, onnx")
+        slow_runs = alternate(config.repeats, _timed(slow, env), "small commands, torch")
+    walls = {name: median(help_runs, name, "wall_s") for name in help_commands}
+    rss = {name: median(help_runs, name, "max_rss_mb") for name in help_commands}
+    fast_walls = {name: median(fast_runs, name, "wall_s") for name in small}
+    fast_rss = {name: median(fast_runs, name, "max_rss_mb") for name in small}
+    slow_walls = {name: median(slow_runs, name, "wall_s") for name in small}
+    limit, small_limit = GOALS["startup_s_max"], GOALS["small_command_s_max"]
+    rows = [(name, f"{walls[name]:.3f}", f"{rss[name]:.0f}", "") for name in help_commands]
+    rows += [
+        (
+            f"{name} --backend onnx",
+            f"{fast_walls[name]:.3f}",
+            f"{fast_rss[name]:.0f}",
+            f"{slow_walls[name]:.2f}",
+        )
+        for name in small
+    ]
+    goals = [(f"{name} < {limit} s", f"{walls[name]:.3f} s", walls[name] < limit) for name in list(walls)[1:]]
+    goals += [
+        (
+            f"{name} --backend onnx <= {small_limit} s",
+            f"{fast_walls[name]:.3f} s",
+            fast_walls[name] <= small_limit,
+        )
+        for name in small
+    ]
     return Section(
         "startup",
-        f"Start-up: median of {config.startup_repeats} alternating runs",
-        ("measure", *commands),
-        [
-            ("wall time, s", *(f"{walls[n]:.3f}" for n in commands)),
-            ("peak memory (max RSS), MB", *(f"{rss[n]:.0f}" for n in commands)),
-        ],
-        [
-            (f"{name} < {limit} s", f"{walls[name]:.3f} s", walls[name] < limit)
-            for name in ("sbft --help", "sbft train --help")
-        ],
-        {"commands": {n: " ".join(c) for n, c in commands.items()}, "median_wall_s": walls, "runs": runs},
+        f"Start-up: median of {config.startup_repeats} alternating runs "
+        f"({config.repeats} for the torch column)",
+        ("command", "wall time, s", "peak memory (max RSS), MB", "same with --backend torch, s"),
+        rows,
+        goals,
+        {
+            "commands": {n: " ".join(c) for n, c in help_commands.items()},
+            "small_commands": {n: " ".join(c) for n, c in fast.items()},
+            "median_wall_s": walls,
+            "small_commands_median_wall_s": {"onnx": fast_walls, "torch": slow_walls},
+            "runs": help_runs,
+            "small_command_runs": {"onnx": fast_runs, "torch": slow_runs},
+        },
         [
             "Peak memory counts from the benchmark's launcher process (about 17 MB): "
-            "`python -c pass` alone peaks near 10 MB."
+            "`python -c pass` alone peaks near 10 MB.",
+            f"Small commands use {config.model}, exported once beforehand (`sbft export`, untimed). "
+            "With --backend onnx they run on tokenizers, onnxruntime and numpy alone "
+            "(sbft.inference.lite); with --backend torch they import sentence-transformers, "
+            f"transformers and torch. The search corpus is {SEARCH_CORPUS:,} STSb sentences whose "
+            "embeddings are cached (--corpus-embeddings) by an untimed first run of each backend.",
         ],
     )
+
+
+SEARCH_CORPUS = 1000
+"""STSb sentences in the startup section's search corpus."""
+
+
+def _small_commands(
+    config: Config, folder: Path, env: dict[str, str]
+) -> dict[str, Callable[[str], list[str]]]:
+    """encode (10 lines), similarity, search (cached corpus): each a command line for a backend."""
+    sentences = stsb_sentences(config.stsb_dir, SEARCH_CORPUS)
+    lines = write_lines(folder / "ten.txt", sentences[:10])
+    corpus = write_lines(folder / "corpus.txt", sentences)
+    measure(sbft_command("export", config.model), env)
+    model = config.model
+
+    def encode(backend: str) -> list[str]:
+        output = str(folder / f"ten-{backend}.npy")
+        return sbft_command("encode", model, str(lines), "-o", output, "--overwrite", "--backend", backend)
+
+    def similarity(backend: str) -> list[str]:
+        return sbft_command("similarity", model, sentences[0], sentences[1], "--backend", backend)
+
+    def search(backend: str) -> list[str]:
+        cache = ["--corpus-embeddings", str(folder / f"corpus-{backend}.npy")]
+        return sbft_command(
+            "search", model, "a dog runs", "--corpus", str(corpus), *cache, "--backend", backend
+        )
+
+    return {"sbft encode (10 lines)": encode, "sbft similarity": similarity, "sbft search (cached)": search}
+
+
+def _timed(commands: dict[str, list[str]], env: dict[str, str]) -> dict[str, Callable[[], dict[str, Any]]]:
+    def side(command: list[str]) -> Callable[[], dict[str, Any]]:
+        return lambda: {"wall_s": (m := measure(command, env)).wall_s, "max_rss_mb": m.max_rss_mb}
+
+    return {name: side(command) for name, command in commands.items()}
 
 
 # --- train -----------------------------------------------------------------------------------
@@ -492,6 +571,9 @@ def _eval_spearman(config: Config, backend: str, env: dict[str, str]) -> float:
     return _spearman(next(iter(scores.values())))
 
 
+VECTOR_FLAGS = ("avx", "amx", "fma", "f16c", "sse4", "vnni", "asimd", "sve")
+"""The CPU flags a benchmark records: the vector instructions kernels are chosen by."""
+
 SECTIONS: dict[str, Callable[[Config], Section]] = {
     "startup": startup_section,
     "train": train_section,
@@ -506,7 +588,7 @@ def machine() -> dict[str, Any]:
     import sentence_transformers
     import torch
 
-    from sbft.inference.onnx import quantization_target
+    from sbft.inference.exports import cpu_flags, quantization_target
     from sbft.inference.threads import physical_cores
 
     try:
@@ -524,6 +606,7 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "physical_cores": physical_cores(),
         "int8_kernels": quantization_target(),
+        "cpu_flags": [flag for flag in cpu_flags() if flag.startswith(VECTOR_FLAGS)],
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "platform": platform.platform(),
@@ -560,7 +643,9 @@ def markdown(section: Section, about: dict[str, Any]) -> str:
     if section.goals:
         lines += ["", "| goal | measured | |", "|---|---|---|"]
         lines += [f"| {goal} | {value} | {met(ok)} |" for goal, value, ok in section.goals]
-    lines += ["", *[note + "\n" for note in section.notes], machine_line(about), ""]
+    loads = ", ".join(f"{load:.2f}" for load in section.data.get("load_average_at_end", ()))
+    lines += ["", *[note + "\n" for note in section.notes], machine_line(about)]
+    lines += ["", f"Load average at the end of this section: {loads}.", ""]
     lines += ["Written by `python scripts/bench.py`; the raw runs are in the .json file beside this one."]
     return "\n".join(lines) + "\n"
 
@@ -569,7 +654,8 @@ def machine_line(about: dict[str, Any]) -> str:
     gpu = about["cuda"] or "no GPU"
     return (
         f"Machine: {about['cpu']}, {about['cpus']} CPUs ({about['physical_cores']} physical cores, int8 "
-        f"kernels {about['int8_kernels']}), {about['memory_gb']} GB, {gpu}; {about['platform']}; Python "
+        f"kernels {about['int8_kernels']}), {about['memory_gb']} GB, {gpu}; CPU flags "
+        f"{' '.join(about['cpu_flags']) or 'unknown'}; {about['platform']}; Python "
         f"{about['python']}, torch {about['torch']}, sentence-transformers {about['sentence_transformers']}, "
         f"onnxruntime {about['onnxruntime']}. Load average at start: "
         + ", ".join(f"{load:.2f}" for load in about["load_average_at_start"])
@@ -623,6 +709,7 @@ def main(argv: list[str] | None = None) -> int:
         section_started = time.perf_counter()
         section = SECTIONS[name](config)
         section.data["seconds"] = round(time.perf_counter() - section_started, 1)
+        section.data["load_average_at_end"] = os.getloadavg()
         print(table(section) + "\n")
         (config.out / f"{name}.md").write_text(markdown(section, about), encoding="utf-8")
         data = {

@@ -29,6 +29,12 @@ def test_quick_benchmark_every_section(tiny_model, tmp_path):
 
     startup = json.loads((out / "startup.json").read_text())
     assert set(startup["median_wall_s"]) == {"python -c pass", "sbft --help", "sbft train --help"}
+    small = startup["small_commands_median_wall_s"]
+    assert (
+        set(small["onnx"])
+        == set(small["torch"])
+        == {"sbft encode (10 lines)", "sbft similarity", "sbft search (cached)"}
+    )
 
     train = json.loads((out / "train.json").read_text())
     assert len(train["runs"]) == 1 and train["median"]["samples_per_s"]["sbft"] > 0

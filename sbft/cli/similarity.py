@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from sbft.cli import app, user_errors
-from sbft.cli.options import DeviceOption, ModelArg, TrustOption
+from sbft.cli.options import BackendOption, DeviceOption, ModelArg, ThreadsOption, TrustOption
 
 
 @app.command()
@@ -17,10 +17,20 @@ def similarity(
     text_a: Annotated[str, typer.Argument(help="The first text.", show_default=False)],
     text_b: Annotated[str, typer.Argument(help="The second text.", show_default=False)],
     device: DeviceOption = None,
+    backend: BackendOption = "torch",
+    threads: ThreadsOption = None,
     trust_remote_code: TrustOption = False,
 ) -> None:
     """Print the cosine similarity of two texts (a cross-encoder prints its score for the pair)."""
     from sbft.inference import compare_texts
 
-    score = compare_texts(model, text_a, text_b, device=device, trust_remote_code=trust_remote_code)
+    score = compare_texts(
+        model,
+        text_a,
+        text_b,
+        device=device,
+        backend=backend,
+        threads=threads,
+        trust_remote_code=trust_remote_code,
+    )
     typer.echo(f"{score:.4f}")

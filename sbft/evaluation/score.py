@@ -99,8 +99,13 @@ def score_models(
     }
     results: dict[str, dict[str, float]] = {}
     for column, name, family in zip(_column_names(models), models, families, strict=True):
-        model = load_any(
-            name, device=device, backend=backend, threads=threads, trust_remote_code=trust_remote_code
+        model = load_any(  # evaluators need the whole SentenceTransformer, not the torch-free encoder
+            name,
+            device=device,
+            backend=backend,
+            threads=threads,
+            trust_remote_code=trust_remote_code,
+            fast_start=False,
         )
         say(f"evaluating {name}")
         results[column] = evaluate(evaluators[family], model)

@@ -2,8 +2,9 @@
 
 One concern per module: locations (what a model name loads), loading (model, device), threads,
 sources (texts in), encoder (texts to embeddings), writers (embeddings out), pipeline (`sbft
-encode`), search (search, rerank, similarity), onnx (the ONNX Runtime backend) and export (`sbft
-export`).
+encode`), search (search, rerank, similarity), onnx (the ONNX Runtime backend), exports (where
+exports live, whether they are current), export (`sbft export`), and the torch-free fast start:
+declared (what a model folder declares) and lite (its encoder on tokenizers + onnxruntime).
 
 The public names are re-exported here (`from sbft.inference import encode_file`), except the
 `search` function, which would hide the `sbft.inference.search` module (import it from there),

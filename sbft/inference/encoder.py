@@ -96,6 +96,8 @@ class Encoder:
 
     def _token_counts(self, texts: list[str]) -> list[int]:
         """Tokens per text (characters for a model without a text tokenizer)."""
+        if hasattr(self.model, "token_counts"):  # the torch-free LiteEncoder counts its own
+            return self.model.token_counts(texts)
         tokenizer = getattr(self.model[0], "tokenizer", None) if len(self.model) else None
         if not callable(tokenizer) or not hasattr(tokenizer, "model_max_length"):
             return [len(text) for text in texts]
@@ -114,7 +116,6 @@ class Encoder:
     def encode(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Embeddings of `texts`, in their order, at the requested precision."""
         import numpy as np
-        from sentence_transformers.util import quantize_embeddings
 
         if not texts:
             return self.empty()
@@ -139,6 +140,8 @@ class Encoder:
             if progress:
                 progress(len(index))
         precision = self.options.precision
+        if precision != "float32":  # sentence-transformers only where it is needed: it imports torch
+            from sentence_transformers.util import quantize_embeddings
         if precision in ("int8", "uint8"):
             if self.calibration is None:
                 if len(result) < 2:
@@ -158,7 +161,11 @@ class Encoder:
     def empty(self) -> np.ndarray:
         """Zero rows of the width and type this encoder produces (the output of empty input)."""
         import numpy as np
-        from sentence_transformers.util import quantize_embeddings
 
         width = self.options.truncate_dim or self.model.get_embedding_dimension()
-        return quantize_embeddings(np.zeros((0, width), dtype=np.float32), self.options.precision)
+        empty = np.zeros((0, width), dtype=np.float32)
+        if self.options.precision == "float32":
+            return empty
+        from sentence_transformers.util import quantize_embeddings
+
+        return quantize_embeddings(empty, self.options.precision)

@@ -20,7 +20,9 @@ class Export:
 
 def export_onnx(name: str, backend: str = "onnx", trust_remote_code: bool = False) -> Export:
     """The ONNX file of `backend` (onnx, onnx-int8) for the model `name`, exported or reused, checked."""
-    exported = load_any(name, device="cpu", backend=backend, trust_remote_code=trust_remote_code)
+    exported = load_any(
+        name, device="cpu", backend=backend, trust_remote_code=trust_remote_code, fast_start=False
+    )
     reference = load_any(name, device="cpu", trust_remote_code=trust_remote_code)
     return Export(exported[0].model.path, compare_with_torch(exported, reference))
 

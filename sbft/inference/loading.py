@@ -10,6 +10,8 @@ from sbft.errors import SbftError
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder, SentenceTransformer
 
+    from sbft.inference.lite import LiteEncoder
+
 
 def load_any(
     name: str,
@@ -19,39 +21,70 @@ def load_any(
     max_seq_length: int | None = None,
     backend: str = "torch",
     threads: int | None = None,
-) -> SentenceTransformer | CrossEncoder:
+    fast_start: bool = True,
+) -> SentenceTransformer | CrossEncoder | LiteEncoder:
     """Load a model given as a run folder, saved folder or hub id, ready for inference.
 
-    `backend` onnx or onnx-int8 runs the transformer with ONNX Runtime (sbft.inference.onnx),
-    exported on first use; `threads` sets the CPU threads of either backend (default: physical
+    `backend` onnx or onnx-int8 runs the transformer with ONNX Runtime on the CPU
+    (sbft.inference.onnx), exported on first use; once exported, a bi-encoder comes back as a
+    LiteEncoder (sbft.inference.lite: no torch, no sentence-transformers, instant) unless
+    `fast_start` is False. `threads` sets the CPU threads of either backend (default: physical
     cores).
     """
-    from sbft.inference.locations import model_location
-    from sbft.inference.onnx import check_backend, use_onnx
+    from sbft.inference.exports import check_backend
     from sbft.inference.threads import thread_count
-    from sbft.models import load_model
-    from sbft.quiet import quiet_libraries
 
-    check_device(device)
     check_backend(backend)
     threads = thread_count(threads)
     if max_seq_length is not None and max_seq_length <= 0:
         raise SbftError("--max-seq-length must be positive", where="max_seq_length")
+    if backend != "torch":
+        device = device or "cpu"  # ONNX Runtime runs here on the CPU, whatever else the machine has
+        if fast_start and device == "cpu":
+            from sbft.inference.lite import open_fast
+
+            fast = open_fast(name, backend, threads, max_seq_length)
+            if fast is not None:
+                return fast
+    return _load_with_sentence_transformers(name, device, trust_remote_code, max_seq_length, backend, threads)
+
+
+def _load_with_sentence_transformers(
+    name: str,
+    device: str | None,
+    trust_remote_code: bool,
+    max_seq_length: int | None,
+    backend: str,
+    threads: int,
+) -> SentenceTransformer | CrossEncoder:
+    from sbft.inference.locations import model_location
+    from sbft.models import load_model
+    from sbft.quiet import quiet_libraries
+
+    check_device(device)
     quiet_libraries()
     model = load_model(model_location(name), device=device, trust_remote_code=trust_remote_code)
     if max_seq_length is not None:
-        set_max_seq_length(model, max_seq_length)
+        check_length_fits(model, max_seq_length)
     configure_threads(model, threads, backend)
     if backend != "torch":
+        from sbft.inference.onnx import use_onnx
+
         use_onnx(model, name, backend, threads, say=lambda message: print(message, file=sys.stderr))
+    if max_seq_length is not None:  # after the export and its check, which run at the model's own length
+        model.max_seq_length = max_seq_length
     return model
 
 
-def load_encoder(name: str, **options: Any) -> SentenceTransformer:
+def load_encoder(name: str, **options: Any) -> SentenceTransformer | LiteEncoder:
     """Like load_any, for commands that need embeddings (a cross-encoder has none)."""
-    from sentence_transformers import SentenceTransformer
+    from sbft.inference.lite import LiteEncoder
 
     model = load_any(name, **options)
+    if isinstance(model, LiteEncoder):
+        return model
+    from sentence_transformers import SentenceTransformer
+
     if not isinstance(model, SentenceTransformer):
         raise SbftError(
             f"'{name}' is a cross-encoder: it scores text pairs and makes no embeddings",
@@ -107,13 +140,9 @@ def configure_threads(model: Any, threads: int, backend: str = "torch") -> None:
         torch.set_num_threads(threads if backend == "torch" else 1)
 
 
-def set_max_seq_length(model: Any, length: int) -> None:
-    """Truncate inputs to `length` tokens; never past the model's position embeddings."""
+def check_length_fits(model: Any, length: int) -> None:
+    """`length` tokens fit the loaded model's position embeddings (the rule the fast start applies too)."""
+    from sbft.inference.declared import check_max_seq_length
+
     limit = getattr(getattr(model.transformers_model, "config", None), "max_position_embeddings", None)
-    if isinstance(limit, int) and length > limit:
-        raise SbftError(
-            f"--max-seq-length {length} is longer than the model's {limit} positions",
-            where="max_seq_length",
-            fix=f"Use at most {limit}.",
-        )
-    model.max_seq_length = length
+    check_max_seq_length(length, limit if isinstance(limit, int) and limit != -1 else None)

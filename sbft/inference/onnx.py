@@ -4,17 +4,16 @@ sentence-transformers runs ONNX through optimum-onnx, whose releases (up to 0.1.
 transformers < 4.58 while sentence-transformers 6 requires transformers 5: the two cannot be
 installed together. sbft therefore exports with torch.onnx and runs the file with onnxruntime
 itself. Only the transformer changes: tokenizer, pooling, normalisation, prompts and encode()
-stay sentence-transformers' own, so every command works unchanged on either backend.
+stay sentence-transformers' own, so every command works unchanged on either backend. Once a
+bi-encoder is exported, check_fast_start records whether the torch-free encoder
+(sbft.inference.lite) embeds as this path does; later runs then start without torch.
 
 The export is made with eager attention (an explicit softmax(QK^T)V graph) so that onnxruntime's
 transformer optimizer can fuse it, with the embeddings, layer norms and GELUs, into its own
 CPU kernels; int8 then quantizes the fused graph. On the packaged all-MiniLM-L6-v2 (2 cores,
 in process) int8 went from 333 texts/s, quantizing the plain export, to 381 fused.
 
-Exported files follow sentence-transformers' layout (onnx/model.onnx,
-onnx/model_qint8_<cpu>.onnx), next to the model when its folder is writable, else in the user
-cache (~/.cache/sbft/onnx/<name>-<hash>/onnx, or $SBFT_CACHE). onnx/sbft-export.json records the
-weights each file came from: a changed model is exported again, never served stale.
+Where exports live and when they are stale: sbft.inference.exports.
 
 Imported lazily (it imports torch): the CLI stays instant.
 """
@@ -22,122 +21,40 @@ Imported lazily (it imports torch): the CLI stays instant.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
-import os
-import platform
-import sysconfig
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from sbft.errors import SbftError, did_you_mean
+from sbft.errors import SbftError
 from sbft.files import atomic_path, write_json
-from sbft.inference.locations import model_folder, model_location
-from sbft.models import resolve_model_path
+from sbft.inference.declared import Unsupported, read_declared
+from sbft.inference.exports import (
+    FAST_START,
+    RECORD,
+    export_location,
+    onnx_file_name,
+    quantization_target,
+    read_record,
+)
+from sbft.inference.lite import LiteEncoder, session
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
-ONNX_FOLDER = "onnx"
-RECORD = "sbft-export.json"
 OPSET = 17
 PROBE_TEXTS = ["A man is playing a guitar.", "Two dogs run through a field of tall grass today."]
 """Export example (two lengths, so the graph sees padding) and the check after export."""
-EXPORT_FORMAT = "fused-1"
-"""Part of each export's record: a change in how sbft exports makes older exports stale."""
 FUSED_MODEL_TYPES = {"bert"}
 """transformers model types whose graphs onnxruntime's BERT optimizer fuses (others stay unfused)."""
 CHECK_TOLERANCE = 1e-3
 """Largest difference of fp32 ONNX outputs from torch's; above it the export is refused."""
-
-
-# --- which backend ---------------------------------------------------------------------------
-
-
-def check_backend(backend: str) -> None:
-    """A known backend whose packages are installed; cheap, so run before loading anything."""
-    if backend not in BACKENDS:
-        raise SbftError(f"unknown backend '{backend}'", where="backend", fix=did_you_mean(backend, BACKENDS))
-    if backend != "torch":
-        require_onnxruntime()
+FAST_START_TOLERANCE = 1e-5
+"""Largest difference of the torch-free encoder from sentence-transformers on the same ONNX file."""
 
 
 def backend_of(model: Any) -> str:
     """'torch', 'onnx' or 'onnx-int8': what runs this loaded model's transformer."""
     inner = getattr(model[0], "model", None) if len(model) else None
     return inner.backend if isinstance(inner, OnnxTransformer) else "torch"
-
-
-def quantization_target() -> str:
-    """The int8 kernel family of this CPU, as sentence-transformers names them."""
-    if platform.machine().lower() in ("arm64", "aarch64"):
-        return "arm64"
-    try:
-        flags = next(
-            set(line.split(":", 1)[1].split())
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("flags")
-        )
-    except (OSError, StopIteration):
-        return "avx2"
-    if "avx512_vnni" in flags or "avx512vnni" in flags:
-        return "avx512_vnni"
-    return "avx512" if "avx512f" in flags else "avx2"
-
-
-def require_onnxruntime() -> None:
-    """A clear error, before any model work, when the optional ONNX packages are missing."""
-    import importlib.util
-
-    missing = [package for package in ("onnx", "onnxruntime") if importlib.util.find_spec(package) is None]
-    if missing:
-        raise SbftError(
-            f"the ONNX backend needs {' and '.join(missing)}, which are not installed",
-            where="backend",
-            fix="Install them with `pip install 'sbft[onnx]'` (`make install` does), or use --backend torch.",
-        )
-
-
-def onnx_file_name(backend: str) -> str:
-    if backend == "onnx":
-        return "model.onnx"
-    return f"model_qint8_{quantization_target()}.onnx"
-
-
-# --- where exports live ----------------------------------------------------------------------
-
-
-def export_folder(name: str, local: Path) -> Path:
-    """onnx/ beside the model when its folder is writable and no installed package, else the cache."""
-    installed = {Path(sysconfig.get_paths()[key]).resolve() for key in ("purelib", "platlib")}
-    if local.is_dir() and os.access(local, os.W_OK) and not installed & set(local.resolve().parents):
-        return local / ONNX_FOLDER
-    root = Path(os.environ.get("SBFT_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "sbft")
-    key = str(local.resolve()) if local.is_dir() else name
-    slug = Path(name.rstrip("/")).name or "model"
-    return (
-        root.expanduser() / "onnx" / f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:12]}" / ONNX_FOLDER
-    )
-
-
-def weights_fingerprint(source: Path | None, name: str) -> str:
-    """Names, sizes and times of the model's files, its exports left out (no folder: the name)."""
-    stats: Any = name
-    if source is not None:
-        stats = [
-            (str(p.relative_to(source)), p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(source.rglob("*"))
-            if p.is_file() and ONNX_FOLDER not in p.relative_to(source).parts
-        ]
-    return hashlib.sha256(json.dumps([EXPORT_FORMAT, stats]).encode()).hexdigest()
-
-
-def _read_record(folder: Path) -> dict[str, str]:
-    try:
-        return json.loads((folder / RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
 
 
 # --- export ----------------------------------------------------------------------------------
@@ -147,10 +64,9 @@ def ensure_onnx(
     model: Any, name: str, backend: str, say: Callable[[str], None] = lambda message: None
 ) -> Path:
     """The ONNX file of `backend` for the model loaded from `name`: exported on first use, then reused."""
-    folder = export_folder(name, Path(resolve_model_path(model_location(name))))
+    _, folder, fingerprint = export_location(name)
     target = folder / onnx_file_name(backend)
-    fingerprint = weights_fingerprint(model_folder(name), name)
-    record = _read_record(folder)
+    record = read_record(folder)
     if target.exists() and record.get(target.name) == fingerprint:
         return target
     try:
@@ -226,7 +142,7 @@ def _export(model: Any, path: Path) -> None:
                 dynamo=False,
             )
         _fuse(partial, transformer.model.config)
-        got = _session(partial, 1).run(None, {key: features[key].numpy() for key in inputs})[0]
+        got = session(partial, 1).run(None, {key: features[key].numpy() for key in inputs})[0]
         difference = float(np.abs(got - expected).max())
         if difference > CHECK_TOLERANCE:
             raise SbftError(
@@ -310,22 +226,12 @@ def _quietly(action: Callable[[], None]) -> None:
 # --- running ---------------------------------------------------------------------------------
 
 
-def _session(path: str | Path, threads: int) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 class OnnxTransformer(torch.nn.Module):
     """Stands in for the transformers model inside sentence-transformers' Transformer module."""
 
     def __init__(self, path: Path, config: Any, backend: str, threads: int) -> None:
         super().__init__()
-        self.session = _session(path, threads)
+        self.session = session(path, threads)
         self.config = config
         self.backend = backend
         self.path = path
@@ -367,3 +273,51 @@ def use_onnx(
     _output_name(transformer)
     path = ensure_onnx(model, name, backend, say)
     transformer.model = OnnxTransformer(path, transformer.model.config, backend, threads)
+    if hasattr(model, "encode_query"):  # a bi-encoder: the torch-free path may serve it next time
+        check_fast_start(model, name, backend, threads)
+
+
+# --- the torch-free fast start -------------------------------------------------------------------
+
+
+def check_fast_start(model: Any, name: str, backend: str, threads: int) -> None:
+    """Once per model files: does the folder, read without torch, embed as this loaded model does?
+
+    The answer goes into the export record (FAST_START); sbft.inference.lite.open_fast serves
+    the model without torch only where it is yes. Both sides run the same ONNX file, so any
+    difference comes from reading the folder (tokenizer, pooling, normalisation, prompts,
+    max length), never from the kernels.
+    """
+    source, folder, fingerprint = export_location(name)
+    if (read_record(folder).get(FAST_START) or {}).get("fingerprint") == fingerprint:
+        return
+    try:
+        if source is None:
+            raise Unsupported("the model has no folder on disk")
+        lite = LiteEncoder(read_declared(source), model[0].model.path, backend, threads)
+        verdict = _compare_fast_start(model, lite)
+    except Unsupported as reason:
+        verdict = {"equal": False, "reason": str(reason)}
+    write_json(folder / RECORD, {**read_record(folder), FAST_START: {"fingerprint": fingerprint, **verdict}})
+
+
+def _compare_fast_start(model: Any, lite: LiteEncoder) -> dict[str, Any]:
+    import numpy as np
+
+    settings = ("max_seq_length", "prompts", "default_prompt_name", "truncate_dim")
+    differing = [key for key in settings if getattr(model, key) != getattr(lite, key)]
+    if model.get_embedding_dimension() != lite.get_embedding_dimension():
+        differing.append("embedding dimension")
+    if differing:
+        return {"equal": False, "reason": "different " + ", ".join(differing)}
+    long_text = " ".join(["many words"] * min(model.max_seq_length or 0, 2048))  # truncated
+    texts = [*PROBE_TEXTS, "Ünïcödé ÀCCENTS, CAPITALS and 42 numbers!", "", long_text]
+    difference = max(
+        float(
+            np.abs(
+                getattr(lite, method)(texts) - getattr(model, method)(texts, show_progress_bar=False)
+            ).max()
+        )
+        for method in ("encode", "encode_query", "encode_document")
+    )
+    return {"equal": difference <= FAST_START_TOLERANCE, "difference": difference}

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sbft.errors import SbftError
 from sbft.files import atomic_file
 from sbft.inference.encoder import EncodeOptions, Encoder
+from sbft.inference.lite import LiteEncoder
 from sbft.inference.loading import load_any, load_encoder, load_reranker
 from sbft.inference.locations import model_folder
 from sbft.inference.sources import TextSource
@@ -117,16 +118,25 @@ def corpus_hash(texts: Iterable[str]) -> str:
 
 def model_identity(name: str, model: SentenceTransformer, options: EncodeOptions) -> dict[str, Any]:
     """What decides the embeddings: the model's files (names, sizes, times), backend and settings."""
-    from sbft.inference.onnx import backend_of, weights_fingerprint
+    from sbft.inference.exports import weights_fingerprint
 
     folder = model_folder(name)
     return {
         "location": str(folder.resolve()) if folder else name,
         "files": weights_fingerprint(folder, name) if folder else None,
-        "backend": backend_of(model),
+        "backend": _backend(model),
         "max_seq_length": model.max_seq_length,
         **{key: getattr(options, key) for key in ("truncate_dim", "prompt", "prompt_name", "normalize")},
     }
+
+
+def _backend(model: SentenceTransformer | LiteEncoder) -> str:
+    """torch, onnx or onnx-int8: either path names the same backend the same (one corpus cache)."""
+    if isinstance(model, LiteEncoder):
+        return model.onnx_backend
+    from sbft.inference.onnx import backend_of
+
+    return backend_of(model)
 
 
 def search_corpus(
@@ -172,23 +182,50 @@ def search(
     options: EncodeOptions,
     top_k: int = 10,
 ) -> list[list[Hit]]:
-    """The top_k corpus entries for each query by cosine similarity (util.semantic_search)."""
-    import torch
-    from sentence_transformers.util import semantic_search
-
+    """The top_k corpus entries for each query by cosine similarity, best first (ties: lower id first)."""
     if top_k <= 0:
         raise SbftError("--top-k must be positive", where="top_k")
     if not corpus or not queries:
         return [[] for _ in queries]
     query_vectors = Encoder(model, options, role="query").encode(queries)
-    results = semantic_search(torch.from_numpy(query_vectors), torch.from_numpy(corpus_vectors), top_k=top_k)
     return [
         [
-            Hit(rank=rank, id=hit["corpus_id"], score=hit["score"], text=corpus[hit["corpus_id"]])
-            for rank, hit in enumerate(hits, start=1)
+            Hit(rank=rank, id=corpus_id, score=score, text=corpus[corpus_id])
+            for rank, (corpus_id, score) in enumerate(hits, start=1)
         ]
-        for hits in results
+        for hits in top_cosine(query_vectors, corpus_vectors, top_k)
     ]
+
+
+def top_cosine(queries: np.ndarray, corpus: np.ndarray, top_k: int) -> list[list[tuple[int, float]]]:
+    """For each query, the top_k (corpus row, cosine similarity), as util.semantic_search ranks them.
+
+    numpy, so that search needs no torch; queries go a block at a time so the score matrix stays
+    under about 128 MB whatever the corpus size.
+    """
+    import numpy as np
+
+    corpus = unit_rows(corpus)
+    k = min(top_k, len(corpus))
+    block = max(1, 2**25 // len(corpus))
+    results = []
+    for start in range(0, len(queries), block):
+        scores = unit_rows(queries[start : start + block]) @ corpus.T
+        best = (
+            np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < len(corpus) else np.indices(scores.shape)[1]
+        )
+        for row, candidates in zip(scores, best, strict=True):
+            ranked = candidates[np.lexsort((candidates, -row[candidates]))]
+            results.append([(int(i), float(row[i])) for i in ranked])
+    return results
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 in float32 (util.normalize_embeddings; zero rows stay zero)."""
+    import numpy as np
+
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def rerank_candidates(
@@ -219,15 +256,12 @@ def rerank_hits(model: CrossEncoder, query: str, hits: list[Hit]) -> list[Hit]:
     return [dataclasses.replace(hits[new.id], rank=new.rank, rerank_score=new.score) for new in reranked]
 
 
-def similarity(model: SentenceTransformer | CrossEncoder, first: str, second: str) -> float:
+def similarity(model: SentenceTransformer | CrossEncoder | LiteEncoder, first: str, second: str) -> float:
     """Cosine similarity of the two texts' embeddings; a cross-encoder's own score for the pair."""
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.util import cos_sim
-
-    if not isinstance(model, SentenceTransformer):
+    if not hasattr(model, "encode_query"):  # a cross-encoder reads the pair together
         return float(model.predict([(first, second)], show_progress_bar=False)[0])
-    embeddings = model.encode([first, second], convert_to_tensor=True, show_progress_bar=False)
-    return float(cos_sim(embeddings[0:1], embeddings[1:2])[0, 0])
+    embeddings = unit_rows(model.encode([first, second], convert_to_numpy=True, show_progress_bar=False))
+    return float(embeddings[0] @ embeddings[1])
 
 
 def compare_texts(model: str, first: str, second: str, **model_options: Any) -> float:

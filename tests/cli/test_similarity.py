@@ -21,3 +21,10 @@ def test_errors_exit_2(cli, tiny_model, tmp_path):
     assert "Traceback" not in result.stderr
     result = cli("similarity", tiny_model, "a", "b", "--device", "gpu0")
     assert result.exit_code == 2 and "error: --device: 'gpu0' is not a device" in result.stderr
+
+
+def test_onnx_backend_scores_like_torch(cli, model_copy):
+    expected = cli("similarity", model_copy, *TEXTS).stdout
+    exported = cli("similarity", model_copy, *TEXTS, "--backend", "onnx", "--threads", "1")  # exports
+    assert exported.exit_code == 0 and exported.stdout == expected
+    assert cli("similarity", model_copy, *TEXTS, "--backend", "onnx").stdout == expected  # without torch

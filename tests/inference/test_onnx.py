@@ -15,10 +15,11 @@ import pytest
 import torch
 
 from sbft.errors import SbftError
-from sbft.inference import onnx as onnx_backend
+from sbft.inference import exports
 from sbft.inference.export import export_onnx
+from sbft.inference.exports import check_backend, export_folder
 from sbft.inference.loading import load_any
-from sbft.inference.onnx import backend_of, check_backend, export_folder
+from sbft.inference.onnx import backend_of
 from tests.helpers import STSB_DIR, sentences
 
 TEXTS = [*sentences(6, 40), "", " ".join(sentences(30, 41))]  # an empty and a truncated text too
@@ -30,7 +31,7 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def test_onnx_embeddings_match_torch(model_copy):
     expected = load_any(str(model_copy)).encode(TEXTS)
-    fp32 = load_any(str(model_copy), backend="onnx", threads=2)
+    fp32 = load_any(str(model_copy), backend="onnx", threads=2, fast_start=False)
     assert backend_of(fp32) == "onnx" and fp32[0].model.path == model_copy / "onnx" / "model.onnx"
     assert fp32[0].model.session.get_session_options().intra_op_num_threads == 2
     assert torch.get_num_threads() == 1  # torch's idle workers would compete with onnxruntime's
@@ -38,17 +39,17 @@ def test_onnx_embeddings_match_torch(model_copy):
     operators = {node.op_type for node in onnx.load(fp32[0].model.path).graph.node}
     assert {"Attention", "SkipLayerNormalization"} <= operators  # the fused kernels, not the plain graph
 
-    int8 = load_any(str(model_copy), backend="onnx-int8", threads=1)
+    int8 = load_any(str(model_copy), backend="onnx-int8", threads=1, fast_start=False)
     assert backend_of(int8) == "onnx-int8" and "qint8" in int8[0].model.path.name
     assert cosines(int8.encode(TEXTS), expected).min() > 0.99
     assert int8[0].model.session.get_session_options().intra_op_num_threads == 1
 
 
 def test_export_once_and_again_when_the_model_changes(model_copy):
-    load_any(str(model_copy), backend="onnx")
+    load_any(str(model_copy), backend="onnx", fast_start=False)
     exported = model_copy / "onnx" / "model.onnx"
     first = exported.stat().st_mtime_ns
-    load_any(str(model_copy), backend="onnx")
+    load_any(str(model_copy), backend="onnx", fast_start=False)
     assert exported.stat().st_mtime_ns == first  # reused
 
     weights = next(model_copy.glob("model.safetensors"))
@@ -56,13 +57,14 @@ def test_export_once_and_again_when_the_model_changes(model_copy):
     load_any(str(model_copy), backend="onnx")
     assert exported.stat().st_mtime_ns != first
     record = json.loads((model_copy / "onnx" / "sbft-export.json").read_text())
-    assert set(record) == {"model.onnx"}
+    assert set(record) == {"model.onnx", "fast-start"}
+    assert record["fast-start"]["fingerprint"] == record["model.onnx"]  # checked for these files
 
 
 def test_read_only_models_export_to_the_cache(model_copy, tmp_path, monkeypatch):
     monkeypatch.setenv("SBFT_CACHE", str(tmp_path / "cache"))
     assert export_folder(str(model_copy), model_copy) == model_copy / "onnx"
-    monkeypatch.setattr(onnx_backend.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(exports.os, "access", lambda path, mode: False)
     cached = export_folder(str(model_copy), model_copy)
     assert cached.parent.parent == tmp_path / "cache" / "onnx" and cached.parent.name.startswith("tiny-")
     hub = export_folder("org/some-model", tmp_path / "not-a-folder")
@@ -103,7 +105,7 @@ def test_real_model_onnx_and_int8_stay_close_to_torch(tmp_path, monkeypatch):
     lines = (STSB_DIR / "sts-test.csv").read_text(encoding="utf-8").splitlines()[:32]
     texts = [line.split("\t")[5] for line in lines]
     expected = load_any(name).encode(texts)
-    fp32 = load_any(name, backend="onnx")
+    fp32 = load_any(name, backend="onnx", fast_start=False)
     assert tmp_path in fp32[0].model.path.parents
     assert cosines(fp32.encode(texts), expected).min() > 0.9999
     assert cosines(load_any(name, backend="onnx-int8").encode(texts), expected).min() > 0.97
