@@ -370,21 +370,12 @@ class _MetricNameCheck(TrainerCallback):
 def resume_recipe(run_dir: Path) -> Recipe:
     """The recipe a run was started with (resolved, so it reproduces the run exactly)."""
     run_folder.check_resume(run_dir)
-    started = _read_run_info(run_dir)
+    started = run_folder.read_run_info(run_dir)
     recipe = load_recipe(run_dir / run_folder.RECIPE, variables=started.get("variables"))
     if started.get("recipe"):  # the recipe file the run was started from, not this copy of it
         recipe.source = Path(started["recipe"])
     recipe.output_dir = str(run_dir)
     return recipe
-
-
-def _read_run_info(run_dir: Path) -> dict[str, Any]:
-    """run.json as the run's start wrote it (the recipe it came from, the variables it read)."""
-    try:
-        read = json.loads((run_dir / run_folder.RUN_INFO).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        read = {}
-    return read if isinstance(read, dict) else {}
 
 
 def _megabytes(size: int) -> str:

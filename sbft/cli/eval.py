@@ -67,6 +67,15 @@ def evaluate(
         ),
     ] = None,
     subset: Annotated[str | None, typer.Option(help="The hub dataset's subset.", show_default=False)] = None,
+    recipe: Annotated[
+        str | None,
+        typer.Option(
+            metavar="RECIPE",
+            help="With DATA a split (dev): that split of every dataset of this recipe, for a model "
+            "that is no run folder (a run folder's own recipe is used otherwise).",
+            show_default=False,
+        ),
+    ] = None,
     max_samples: Annotated[
         int | None, typer.Option(help="Evaluate on the first N rows only.", show_default=False)
     ] = None,
@@ -96,6 +105,10 @@ def evaluate(
     """Evaluate models on a dataset with the evaluator its shape calls for, as `sbft train` does.
 
     Several models give one table with a column per model: sbft eval base runs/tuned DATA.
+
+    DATA may be a split: sbft eval runs/tuned dev scores the run's model, and its base model beside
+    it, on the dev split of every dataset of the run's recipe, with the evaluators of training;
+    sbft eval MODEL dev --recipe recipe.yaml does it for any model.
     """
     from rich.console import Console
 
@@ -118,9 +131,10 @@ def evaluate(
         split=split,
         subset=subset,
         max_samples=max_samples,
+        recipe=recipe,
     )
     errors = Console(stderr=True, highlight=False)
-    resolved = resolve_data(data, options)
+    resolved = resolve_data(data, options, models)
     for note in resolved.notes:
         errors.print(f"[dim]{note}[/]", soft_wrap=True)
     results = score_models(
@@ -140,7 +154,8 @@ def evaluate(
         typer.echo(json.dumps(results))
     else:
         shown = dict(zip(_short_names(list(results)), results.values(), strict=True))
-        Console().print(metrics_table(f"{data} ({resolved.split})", shown))
+        what = f"the {data} split of {', '.join(resolved.specs)}" if data == resolved.split else data
+        Console().print(metrics_table(f"{what} ({resolved.split})", shown))
 
 
 def _short_names(names: list[str]) -> list[str]:

@@ -8,19 +8,26 @@ the data's shape unless a task is named. DATA can be
 - a folder: its only data file, or else the one whose name has the split as a word
   (`test.csv`, `sts-test.jsonl`; for dev also `validation`, `valid`, `val`);
 - datasets of a recipe: `recipe.yaml` (all of them), `recipe.yaml#name`, `recipe.yaml#name:dev`;
+- a bare split, `dev` (or `train`, `test`): that split of every dataset of a run's recipe, the
+  run being the first MODEL that is a run folder (its base model is then scored beside it), or
+  of the recipe given as `recipe`; never a hub dataset;
 - a folder in BEIR layout (corpus.jsonl, queries.jsonl, qrels/): its test queries (dev when it
   has no test qrels; `FOLDER#dev` chooses) searched over the whole corpus;
 - a Hugging Face hub dataset id (columns must then be named).
 
 For a file without --columns, the columns, label and reader options are those `sbft init`
 would propose (sbft.inspection, sbft.proposal): raw files such as STSb's header-less TSV work as they are.
+
+Metric names start with the dataset's name, as in training: a recipe's dataset name, else the
+file's stem without its split word (`sts-test.csv` -> `sts_spearman_cosine`, as a recipe naming
+that file's dataset `sts` would give).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +57,8 @@ class DataOptions:
     """A folder's file or a hub split to use (default test); a recipe's split (train/dev/test)."""
     subset: str | None = None
     max_samples: int | None = None
+    recipe: str | None = None
+    """The recipe whose datasets a bare split (DATA `dev`) means, for a model that is no run folder."""
 
 
 @dataclass
@@ -60,6 +69,12 @@ class EvalData:
     split: str
     notes: list[str] = field(default_factory=list)
     """What was guessed or skipped, for the user to see."""
+    prompts: dict[str, str] | None = None
+    """A recipe's model.prompts: evaluated as in training."""
+    dims: list[int] = field(default_factory=list)
+    """A recipe's truncated embedding sizes (Matryoshka) to evaluate too, as in training."""
+    base_model: str | None = None
+    """The base model of the run whose recipe the data came from: scored beside the run's model."""
 
 
 def score_models(
@@ -77,7 +92,8 @@ def score_models(
     """{model: {metric: value}} for each model, all on the same data and evaluator.
 
     A model is a run folder of `sbft train`, a saved model folder or a hub id; bi-encoders and
-    cross-encoders mix (each type gets the evaluator that fits it).
+    cross-encoders mix (each type gets the evaluator that fits it). Data from a run's recipe
+    (`data.base_model`) scores the run's base model first, unless it is among `models`.
     """
     from sbft.evaluation import evaluate
     from sbft.inference import load_any, model_location
@@ -90,6 +106,8 @@ def score_models(
         raise SbftError(f"unknown task '{task}'", where="task", fix=did_you_mean(task, tasks))
     if batch_size <= 0:
         raise SbftError("the batch size must be positive", where="batch_size")
+    if data.base_model is not None and data.base_model not in models:
+        models = [data.base_model, *models]
     families = []
     for name in models:  # every model and the data are checked before the first slow evaluation
         check_model_reference(model_location(name), trust_remote_code)
@@ -127,7 +145,9 @@ def build_data_evaluator(data: EvalData, family: Family, task: str | None, batch
             raise SbftError(
                 f"the dataset has no {data.split} split", where=name, fix="Choose another split with --split."
             )
-    evaluator = build_evaluator(prepared, data.split, batch_size, override=task)
+    evaluator = build_evaluator(
+        prepared, data.split, batch_size, override=task, prompts=data.prompts, dims=data.dims
+    )
     if evaluator is None:
         shapes = "; ".join(
             f"{name}: {len(p.inputs)} input {noun(len(p.inputs), 'column')}, {p.label_kind or 'no'} label"
@@ -155,9 +175,18 @@ def _column_names(models: list[str]) -> list[str]:
 # --- DATA -----------------------------------------------------------------------------------
 
 
-def resolve_data(data: str, options: DataOptions) -> EvalData:
-    """What DATA names, as DatasetSpecs and a split."""
+def resolve_data(data: str, options: DataOptions, models: Sequence[str] = ()) -> EvalData:
+    """What DATA names, as DatasetSpecs and a split; `models` are those to score (a bare split
+    takes the recipe of the first that is a run folder)."""
     _check_options(options)
+    if data in SPLITS and not Path(data).exists():
+        return _from_split(data, options, models)
+    if options.recipe is not None:
+        raise SbftError(
+            f"the recipe names the data of a bare split (dev, for example), and '{data}' is no split",
+            where="recipe",
+            fix=f"Give the split as DATA: sbft eval MODEL dev --recipe {options.recipe}.",
+        )
     recipe_ref = _recipe_reference(data)
     if recipe_ref is not None:
         return _from_recipe(*recipe_ref, options)
@@ -196,14 +225,49 @@ def _recipe_reference(data: str) -> tuple[Path, str | None, str | None] | None:
     return Path(path), name or None, split or None
 
 
-def _from_recipe(path: Path, name: str | None, split: str | None, options: DataOptions) -> EvalData:
+def _from_split(split: str, options: DataOptions, models: Sequence[str]) -> EvalData:
+    """DATA `dev`: that split of every dataset of the run's recipe (the first model that is a run
+    folder) or of `options.recipe`; the run's base model is scored beside it."""
+    from sbft.run_folder import MARKER, RECIPE, read_run_info
+
+    if options.split is not None:
+        raise SbftError(f"the split is '{split}' already", where="split", fix="Leave --split out.")
+    if options.recipe is not None:
+        return _from_recipe(Path(options.recipe), None, split, options)
+    run = next(
+        (Path(m) for m in models if (Path(m) / MARKER).is_file() and (Path(m) / RECIPE).is_file()), None
+    )
+    if run is None:
+        raise SbftError(
+            f"'{split}' names a split, and no recipe says of which data (a hub dataset is never "
+            "looked up by a split's name)",
+            where="data",
+            fix=f"Give a run folder of `sbft train` as MODEL (its recipe names the data), or a recipe: "
+            f"sbft eval MODEL {split} --recipe recipe.yaml.",
+        )
+    variables = read_run_info(run).get("variables")  # as the run read them: no variable need be set
+    data = _from_recipe(run / RECIPE, None, split, options, variables=variables, with_base=True)
+    data.notes.insert(0, f"data: the {split} split of {run / RECIPE}")
+    return data
+
+
+def _from_recipe(
+    path: Path,
+    name: str | None,
+    split: str | None,
+    options: DataOptions,
+    *,
+    variables: dict[str, str] | None = None,
+    with_base: bool = False,
+) -> EvalData:
+    """A recipe's datasets (or the one named), evaluated as training evaluates them."""
     from sbft.recipe import load_recipe
 
     _refuse_file_options(options, path, "a recipe's datasets say how they are read")
     split = split or options.split or DEFAULT_SPLIT
     if split not in SPLITS:
         raise SbftError(f"unknown split '{split}'", where=str(path), fix=did_you_mean(split, SPLITS))
-    recipe = load_recipe(path)
+    recipe = load_recipe(path, variables=variables)
     if name is not None and name not in recipe.datasets:
         raise SbftError(
             f"the recipe has no dataset '{name}'", where=str(path), fix=did_you_mean(name, recipe.datasets)
@@ -219,7 +283,8 @@ def _from_recipe(path: Path, name: str | None, split: str | None, options: DataO
     if options.max_samples is not None:
         specs = {n: dataclasses.replace(s, max_samples=options.max_samples) for n, s in specs.items()}
     notes = [f"skipped {n}: no {split} split" for n in chosen if n not in specs]
-    return EvalData(specs, split, notes)
+    base = recipe.model.name if with_base else None
+    return EvalData(specs, split, notes, recipe.model.prompts, recipe.evaluation_dims, base)
 
 
 def _refuse_file_options(options: DataOptions, data: Path, reason: str) -> None:
@@ -298,7 +363,7 @@ def _from_file(path: Path, options: DataOptions, notes: list[str]) -> EvalData:
         loader_args=loader_args,
         max_samples=options.max_samples,
     )
-    return EvalData({path.stem: spec}, DEFAULT_SPLIT, notes)
+    return EvalData({dataset_name(path): spec}, DEFAULT_SPLIT, notes)
 
 
 def _from_hub(data: str, options: DataOptions) -> EvalData:
@@ -319,6 +384,16 @@ def _from_hub(data: str, options: DataOptions) -> EvalData:
         max_samples=options.max_samples,
     )
     return EvalData({data.rstrip("/").rsplit("/", 1)[-1]: spec}, DEFAULT_SPLIT)
+
+
+def dataset_name(path: Path) -> str:
+    """A data file's dataset name: its stem without split words (`sts-test.csv` -> `sts`), so
+    that metrics are named as a recipe's `sts` dataset names them; the folder's name for a file
+    named only by its split (`stsb/test.csv` -> `stsb`)."""
+    split_words = {word for split in SPLITS for word in SPLIT_WORDS.get(split, (split,))}
+    kept = [part for part in re.split(r"([-_. ]+)", path.stem) if part.lower() not in split_words]
+    name = "".join(kept).strip("-_. ")
+    return re.sub(r"([-_. ])[-_. ]+", r"\1", name) or path.resolve().parent.name or path.stem
 
 
 def _looks_like_path(data: str) -> bool:

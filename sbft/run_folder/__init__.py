@@ -50,6 +50,7 @@ from sbft.run_folder.layout import (
     read_evaluations,
     read_log,
     read_marker,
+    read_run_info,
     save_model_atomically,
 )
 from sbft.run_folder.lifecycle import Claim, claim
@@ -84,6 +85,7 @@ __all__ = [
     "read_folder",
     "read_log",
     "read_marker",
+    "read_run_info",
     "save_model_atomically",
     "write_json",
 ]

@@ -109,6 +109,16 @@ def read_evaluations(run_dir: Path) -> list[dict[str, Any]]:
     return list(by_step.values())
 
 
+def read_run_info(run_dir: Path) -> dict[str, Any]:
+    """run.json: the recipe file the run came from and the variables it read (written at the
+    start), timings and versions (at the end); {} when there is none or it cannot be read."""
+    try:
+        content = json.loads((run_dir / RUN_INFO).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return content if isinstance(content, dict) else {}
+
+
 def save_model_atomically(model: SentenceTransformer, run_dir: Path) -> Path:
     """Write to a temporary folder, then rename: a crash never leaves a half-written model."""
     final = run_dir / MODEL

@@ -18,7 +18,7 @@ def test_compare_models_in_a_real_process(tmp_path, tiny_model, pair_score_files
     assert table.returncode == 0, table.stderr
     header = next(line for line in table.stdout.splitlines() if "metric" in line)
     assert header.split()[3:-1:2] == [tiny_model.name, "run"]  # one column per model: its path's end
-    assert "sts-test_spearman_cosine" in table.stdout
+    assert "sts_spearman_cosine" in table.stdout  # the dataset's name: the file's stem without "test"
     assert "guessed" in table.stderr  # which columns were used is said, on stderr
     assert "Generating" not in table.stderr and "Loading" not in table.stderr  # no library chatter
 
@@ -28,7 +28,7 @@ def test_compare_models_in_a_real_process(tmp_path, tiny_model, pair_score_files
     scores = json.loads(result.stdout)
     assert list(scores) == [str(tiny_model), str(run)]
     assert scores[str(tiny_model)] == scores[str(run)]  # the same weights
-    assert set(scores[str(run)]) == {"sts-test_pearson_cosine", "sts-test_spearman_cosine"}
+    assert set(scores[str(run)]) == {"sts_pearson_cosine", "sts_spearman_cosine"}
     assert json.loads(output.read_text()) == scores
 
 
@@ -58,7 +58,7 @@ def test_recipe_dataset_and_options(cli, tmp_path, tiny_model, pair_score_files,
     options = ["--columns", "sentence1,sentence2", "--label", "score", "--label-range", "0,5"]
     named = cli("eval", str(tiny_model), str(pair_score_files["dev"]), *options, "--loader-arg", "sep=','")
     assert named.exit_code == 0, named.output
-    assert "sts-dev_spearman_cosine" in named.stdout
+    assert "sts_spearman_cosine" in named.stdout
 
 
 def test_errors_exit_2(cli, tmp_path, tiny_model, pair_score_files):
@@ -90,3 +90,21 @@ def test_onnx_backend_scores_like_torch(cli, model_copy, pair_score_files):
         for name in ("torch", "onnx")
     }
     assert all(abs(scores["onnx"][metric] - value) < 1e-4 for metric, value in scores["torch"].items())
+
+
+def test_a_split_of_a_runs_recipe(cli, tmp_path, tiny_model, recipe_file):
+    """sbft eval RUN_DIR dev: the base model beside the run's, on the recipe's dev split."""
+    from tests.evaluation.test_score_splits import finished_run
+
+    run = finished_run(tmp_path / "runs" / "tiny", recipe_file(), tiny_model)
+    result = cli("eval", run, "dev")
+    assert result.exit_code == 0, result.output
+    assert "the dev split of sts (dev)" in result.stdout and "sts_spearman_cosine" in result.stdout
+    header = next(line for line in result.stdout.splitlines() if "metric" in line)
+    assert header.split()[3:-1:2] == [tiny_model.name, "tiny"]  # the base model, then the run
+    assert f"data: the dev split of {run / 'recipe.yaml'}" in result.stderr
+
+    any_model = cli("eval", tiny_model, "test", "--recipe", recipe_file(), "--json")
+    assert any_model.exit_code == 0 and list(json.loads(any_model.stdout)) == [str(tiny_model)]
+    nowhere = cli("eval", tiny_model, "dev")
+    assert nowhere.exit_code == 2 and "no recipe says of which data" in nowhere.stderr

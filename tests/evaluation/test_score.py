@@ -50,7 +50,7 @@ def recipe_file(folder: Path, sts: dict[str, Path], qa: dict[str, Path]) -> Path
 def test_a_file_with_guessed_columns(pair_score_files):
     data = resolve_data(str(pair_score_files["test"]), DataOptions())
     ((name, spec),) = data.specs.items()
-    assert (name, data.split) == ("sts-test", "test")
+    assert (name, data.split) == ("sts", "test")
     assert (spec.columns, spec.label) == (["sentence1", "sentence2"], "score")
     assert any("guessed" in note for note in data.notes)
 
@@ -77,14 +77,15 @@ def test_raw_stsb_reads_as_sbft_init_would():
 def test_a_folder_picks_its_file_by_split(tmp_path):
     for name in ("train.jsonl", "validation.jsonl", "test.jsonl", "notes.md"):
         write_jsonl(tmp_path / name, [{"a": "x", "b": "y"}])
+    name = tmp_path.name  # files named only by their split: the dataset is named for the folder
     assert (
         resolve_data(str(tmp_path), DataOptions(columns=["a", "b"]))
-        .specs["test"]
+        .specs[name]
         .files["test"]
         .endswith("test.jsonl")
     )
     dev = resolve_data(str(tmp_path), DataOptions(columns=["a", "b"], split="dev"))
-    assert dev.specs["validation"].files["test"].endswith("validation.jsonl")
+    assert dev.specs[name].files["test"].endswith("validation.jsonl")
 
     single = tmp_path / "single"
     single.mkdir()
@@ -150,9 +151,9 @@ def test_scores_are_those_of_the_train_pipeline(tiny_model, tmp_path, pair_score
     results = score_models([str(tiny_model), str(run), str(tiny_model)], data)
     assert list(results) == [str(tiny_model), str(run), f"{tiny_model} (2)"]
 
-    prepared = {"sts-test": load_prepared("sts-test", data.specs["sts-test"], splits=("test",))}
+    prepared = {"sts": load_prepared("sts", data.specs["sts"], splits=("test",))}
     direct = evaluate(build_evaluator(prepared, "test"), SentenceTransformer(str(tiny_model)))
-    assert "sts-test_spearman_cosine" in direct
+    assert "sts_spearman_cosine" in direct
     for metrics in results.values():
         assert metrics == pytest.approx(direct, abs=1e-6)
 
@@ -176,8 +177,8 @@ def test_task_overrides_the_shape(tiny_model, tmp_path):
 def test_bi_and_cross_encoders_side_by_side(tiny_model, tiny_cross_encoder, pair_score_files):
     data = resolve_data(str(pair_score_files["test"]), DataOptions(label_range=[0, 5]))
     results = score_models([str(tiny_model), str(tiny_cross_encoder)], data)
-    assert "sts-test_spearman_cosine" in results[str(tiny_model)]
-    assert "sts-test_spearman" in results[str(tiny_cross_encoder)]
+    assert "sts_spearman_cosine" in results[str(tiny_model)]
+    assert "sts_spearman" in results[str(tiny_cross_encoder)]
 
 
 def test_missing_models_fail_before_any_evaluation(tiny_model, tmp_path):
