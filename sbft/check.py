@@ -85,6 +85,7 @@ def preflight(recipe: Recipe) -> Plan:
             check_loss_args(spec.loss, f"datasets.{name}.loss", recipe.family)
             _check_loss_arg_types(spec.loss, f"datasets.{name}.loss", recipe.family)
     check_model_reference(recipe.model.name, recipe.model.trust_remote_code)
+    _check_miners(recipe)
     _check_max_seq_length(recipe.model)
     # Under torchrun / accelerate the main process prepares (and caches) the data first.
     with args.main_process_first(desc="sbft dataset preparation"):
@@ -316,6 +317,8 @@ def print_plan(plan: Plan, console: Console) -> None:
         )
     for line in _evaluation_lines(plan):
         console.print(f"  {line}", highlight=False, soft_wrap=True)
+    for line in _mining_lines(plan):
+        console.print(f"  {line}", highlight=False, soft_wrap=True)
     args = plan.args
     per_epoch = plan.steps_per_epoch
     if args.max_steps > 0:
@@ -357,6 +360,52 @@ def _evaluation_lines(plan: Plan) -> list[str]:
         )
     if recipe.evaluation_dims:
         lines.append(f"also evaluated at dimensions {', '.join(map(str, recipe.evaluation_dims))}")
+    return lines
+
+
+def _check_miners(recipe: Recipe) -> None:
+    """The models that negatives.mine names can be found, before anything loads."""
+    from sbft.models import check_model_reference
+
+    for name, spec in recipe.datasets.items():
+        mine = spec.negatives.mine if spec.negatives else None
+        for key in ("model", "rescore_with"):
+            reference = getattr(mine, key) if mine else None
+            if reference is None:
+                continue
+            try:
+                check_model_reference(reference)
+            except SbftError as error:
+                where = f"datasets.{name}.negatives.mine.{key}"
+                raise SbftError(error.what, where=where, fix=error.fix) from None
+
+
+def _mining_lines(plan: Plan) -> list[str]:
+    """The datasets whose train rows get mined negatives before training: how, and over what."""
+    lines = []
+    for name, prepared in plan.datasets.items():
+        negatives = plan.recipe.datasets[name].negatives
+        mine = negatives.mine if negatives else None
+        if mine is None:
+            continue
+        if prepared.corpus is not None:
+            searched = f"its corpus ({len(prepared.corpus):,} documents)"
+        else:
+            positives = len(set(prepared.splits["train"][prepared.inputs[1]]))
+            searched = f"its train positives ({positives:,} documents)"
+        margins = [
+            f"{key} {getattr(mine, key):g}"
+            for key in ("relative_margin", "absolute_margin")
+            if getattr(mine, key) is not None
+        ]
+        lines.append(
+            f"{name}: before training, {mine.num} {noun(mine.num, 'negative')} per train row mined by "
+            f"{mine.model or 'the base model'} over {searched}: ranks {mine.range_min} to "
+            f"{'auto' if mine.range_max is None else mine.range_max}, {', '.join(margins) or 'no margin'}, "
+            f"sampling {mine.sampling}"
+            + (f", rescored by {mine.rescore_with}" if mine.rescore_with else "")
+            + "; rows left without enough negatives are dropped"
+        )
     return lines
 
 

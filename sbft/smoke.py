@@ -9,6 +9,7 @@ the collator cannot batch) fails before the real run loads anything.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -71,8 +72,29 @@ def smoke_datasets(datasets: dict[str, PreparedDataset]) -> dict[str, PreparedDa
         name: prepared.with_rows(
             {split: _few_rows(data, prepared.label_kind) for split, data in prepared.splits.items()}
         )
-        for name, prepared in datasets.items()
+        for name, prepared in _small_mining(datasets).items()
     }
+
+
+def _small_mining(datasets: dict[str, PreparedDataset]) -> dict[str, PreparedDataset]:
+    """Mining on a few rows: no rank window nor margins, which a handful of documents cannot fill,
+    and no rescoring. The real run applies them all (the miners' names are checked before)."""
+    small = {}
+    for name, prepared in datasets.items():
+        negatives = prepared.spec.negatives
+        if negatives is not None and negatives.mine is not None:
+            few = dataclasses.replace(
+                negatives.mine,
+                range_min=0,
+                range_max=None,
+                relative_margin=None,
+                absolute_margin=None,
+                rescore_with=None,
+            )
+            spec = dataclasses.replace(prepared.spec, negatives=dataclasses.replace(negatives, mine=few))
+            prepared = dataclasses.replace(prepared, spec=spec)
+        small[name] = prepared
+    return small
 
 
 def _few_rows(data: Dataset, label_kind: str | None) -> Dataset:

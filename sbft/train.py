@@ -150,6 +150,7 @@ def _run(
 
     from sbft.evaluation import build_evaluator, check_metric_name, evaluate
     from sbft.losses import build_loss
+    from sbft.mining import mine_datasets, summary
     from sbft.models import build_model
     from sbft.report import MetricsCallback, metrics_table, write_report
 
@@ -157,6 +158,20 @@ def _run(
     num_labels = _num_labels(datasets)
     model = build_model(recipe.model, num_labels=num_labels)
     base_weights = _weights_checksum(model)
+    progress.stage = "mining hard negatives, before training started"
+    with args.main_process_first(desc="sbft hard-negative mining"):  # the others read its rows back
+        datasets, mining = mine_datasets(
+            datasets,
+            model,
+            run_dir,
+            prompts=recipe.model.prompts,
+            batch_size=args.per_device_eval_batch_size,
+            seed=args.seed,
+            progress=not quiet,
+            write=main,
+        )
+    for name, record in mining.items():
+        say.print(f"[bold]negatives[/] {summary(name, record)}", highlight=False, soft_wrap=True)
     trained = {name: prepared for name, prepared in datasets.items() if prepared.spec.loss is not None}
     losses = {  # datasets without a loss are only evaluated: their rows never reach a loss
         name: build_loss(
@@ -182,6 +197,8 @@ def _run(
     metrics = (
         _read_metrics(run_dir) if resume else {"status": "training", "baseline_dev": {}, "baseline_test": {}}
     )
+    if mining:
+        metrics["mining"] = mining
     progress.stage = "the baseline evaluation, before training started"
     if not resume and recipe.evaluation.baseline:
         metrics["baseline_dev"] = evaluate(dev_evaluator, model)

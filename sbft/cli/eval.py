@@ -17,6 +17,7 @@ from sbft.cli.options import (
     ThreadsOption,
     TrustOption,
 )
+from sbft.cli.output import short_names
 from sbft.errors import SbftError
 
 
@@ -153,19 +154,9 @@ def evaluate(
     if as_json:
         typer.echo(json.dumps(results))
     else:
-        shown = dict(zip(_short_names(list(results)), results.values(), strict=True))
+        shown = dict(zip(short_names(list(results)), results.values(), strict=True))
         what = f"the {data} split of {', '.join(resolved.specs)}" if data == resolved.split else data
         Console().print(metrics_table(f"{what} ({resolved.split})", shown))
-
-
-def _short_names(names: list[str]) -> list[str]:
-    """The shortest path ending of each model that still tells them apart, to keep tables narrow."""
-    parts = [Path(name).parts or (name,) for name in names]
-    for keep in range(1, max(len(p) for p in parts) + 1):
-        short = [str(Path(*p[-keep:])) for p in parts]
-        if len(set(short)) == len(short):
-            return short
-    return names
 
 
 def _list(value: str | None, option: str, numbers: bool = False) -> list[str] | None:

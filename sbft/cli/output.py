@@ -1,8 +1,10 @@
-"""Printing search and rerank hits: a table per query for people, JSON lines for programs."""
+"""Printing for several commands: search and rerank hits (a table per query for people, JSON lines
+for programs), and the short names of the models or runs that head table columns."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -34,3 +36,13 @@ def print_hits(results: list) -> None:
             rerank_cell = [f"{hit.rerank_score:.4f}"] if reranked else []
             table.add_row(str(hit.rank), *rerank_cell, f"{hit.score:.4f}", str(hit.id), hit.text)
         console.print(table)
+
+
+def short_names(names: list[str]) -> list[str]:
+    """The shortest path ending of each name that still tells them apart, to keep tables narrow."""
+    parts = [Path(name).parts or (name,) for name in names]
+    for keep in range(1, max(len(p) for p in parts) + 1):
+        short = [str(Path(*p[-keep:])) for p in parts]
+        if len(set(short)) == len(short):
+            return short
+    return names

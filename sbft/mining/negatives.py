@@ -67,7 +67,8 @@ class MiningStats:
             f"{self.rows_dropped:,} {noun(self.rows_dropped, 'row')} dropped (too few candidates left past "
             f"the margins), {self.likely_false_negatives:,} {noun(self.likely_false_negatives, 'candidate')} "
             "skipped as likely false negatives, "
-            f"{self.duplicates_dropped:,} duplicate document(s) left out; score margin positive - negative: "
+            f"{self.duplicates_dropped:,} duplicate {noun(self.duplicates_dropped, 'document')} left out; "
+            "score margin positive - negative: "
             f"mean {self.margin_mean:.3f}, min {self.margin_min:.3f} "
             f"(positives {self.positive_score_mean:.3f}, negatives {self.negative_score_mean:.3f} on average)"
         )
@@ -174,21 +175,25 @@ def _key(text: str) -> str:
 
 
 def _searchable(corpus: Iterable[str] | None, positives: list[str]) -> tuple[list[str] | None, int]:
-    """The corpus without blank texts, repeats, and copies of any positive (mine_hard_negatives
-    adds the positives themselves), and how many documents were left out as duplicates."""
+    """The corpus without blank texts, the positives (mine_hard_negatives adds them itself), and
+    duplicates: further copies of a positive or of another document, up to case and spacing.
+    Also how many duplicates were left out."""
     if corpus is None:
         return None, 0
-    seen = {_key(text) for text in positives}
+    exact, positive_keys = set(positives), {_key(text) for text in positives}
+    seen: set[str] = set()
     documents, duplicates = [], 0
     for text in corpus:
         key = _key(text)
         if not key:
             continue
-        if key in seen:
+        if text in exact and text not in seen:  # a positive's own entry
+            seen.add(text)
+        elif key in positive_keys or key in seen:
             duplicates += 1
-            continue
-        seen.add(key)
-        documents.append(text)
+        else:
+            seen.add(key)
+            documents.append(text)
     return documents, duplicates
 
 

@@ -17,6 +17,7 @@ from sbft.families import BI_ENCODER
 from sbft.files import write_json
 from sbft.mining.files import read_rows, write_rows
 from sbft.mining.negatives import MiningStats, load_for_mining, mine_negatives
+from sbft.recipe import column_prompts
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -29,6 +30,7 @@ def mine_datasets(
     base_model: SentenceTransformer,
     run_dir: Path,
     *,
+    prompts: dict[str, str] | None = None,
     batch_size: int = 32,
     seed: int = 42,
     progress: bool = True,
@@ -38,7 +40,7 @@ def mine_datasets(
     negative_1..); and for each of those its statistics and settings, as metrics.json keeps them.
 
     Rows already in `run_dir`/mined/ are read back (their record says `reused: true`); others are
-    mined with `base_model` or the miner the recipe names, over the
+    mined with `base_model` (with the recipe's `prompts`) or the miner the recipe names, over the
     dataset's corpus or else its train positives, and written there when `write`.
     """
     result, records = dict(datasets), {}
@@ -54,12 +56,16 @@ def mine_datasets(
         else:
             where = f"datasets.{name}.negatives.mine"
             miner = load_for_mining(mine.model, BI_ENCODER, f"{where}.model") if mine.model else base_model
+            query_column, positive_column = prepared.inputs
+            own = column_prompts(prompts, prepared.inputs) if mine.model is None else {}
             rows, stats = mine_negatives(
                 prepared.splits["train"].select_columns(prepared.inputs),
                 miner,
                 mine,
                 prepared.corpus.values() if prepared.corpus is not None else None,
                 batch_size=batch_size,
+                query_prompt=own.get(query_column),
+                corpus_prompt=own.get(positive_column),
                 seed=seed,
                 progress=progress,
                 where=where,
