@@ -107,12 +107,28 @@ def preflight(recipe: Recipe) -> Plan:
         settings = resolve_training(recipe, dev_evaluated=False)  # no dev score to pick a model by
         args = build_training_args(settings, recipe.family)
     _check_deciding_metric(recipe, settings)
+    _check_trackers(settings)
     resolved = resolve_recipe(recipe, settings, args.world_size)
     plan = Plan(recipe=resolved, settings=settings, args=args, datasets=datasets)
     plan.warnings = [_no_evaluator(prepared) for prepared in unevaluated]
     plan.warnings += [w for prepared in datasets.values() for w in _warnings(prepared, plan)]
     plan.warnings += _schedule_warnings(plan)
     return plan
+
+
+def _check_trackers(settings: dict[str, Any]) -> None:
+    """An experiment tracker named in report_to must be installed: said now, not as a traceback
+    when the trainer starts."""
+    wanted = settings.get("report_to") or []
+    if "tensorboard" in ([wanted] if isinstance(wanted, str) else wanted):
+        from transformers.integrations import is_tensorboard_available
+
+        if not is_tensorboard_available():
+            raise SbftError(
+                "report_to names tensorboard, which is not installed",
+                where="training.report_to",
+                fix="Install it with sbft's tracking extra: pip install 'sbft[tracking]'.",
+            )
 
 
 def _check_deciding_metric(recipe: Recipe, settings: dict[str, Any]) -> None:

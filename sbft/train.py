@@ -232,6 +232,7 @@ def _run(
     # Our callback prints the logs; the trainer's own printers would repeat them as raw dicts.
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
+    _tensorboard_into(trainer, run_dir / run_folder.TENSORBOARD)
     progress.stage = "training"
     with stopper.catching_signals(), callback:
         output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -285,6 +286,16 @@ def _run(
         claim.finish()
         _print_summary(console, metrics, run_dir, claim.keep_checkpoints, args.metric_for_best_model)
     return RunResult(run_dir=run_dir, metrics=metrics)
+
+
+def _tensorboard_into(trainer: Any, folder: Path) -> None:
+    """TensorBoard logs (training.report_to: tensorboard) into the run folder: transformers would
+    write them under checkpoints/, which a finished run removes. $TENSORBOARD_LOGGING_DIR still wins."""
+    from transformers.integrations import TensorBoardCallback
+
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, TensorBoardCallback) and callback.logging_dir is None:
+            callback.logging_dir = str(folder)
 
 
 def is_main_process() -> bool:

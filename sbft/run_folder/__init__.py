@@ -11,6 +11,7 @@ RUN_DIR/
   run.json, training_args.json   package versions, machine, timings; the trainer's arguments
   report.md, plots/  the report
   checkpoints/       trainer checkpoints, for resuming; removed when the run finishes, unless kept
+  tensorboard/       TensorBoard event files, when training.report_to names tensorboard
   mined/             per dataset, the train rows with mined negatives (NAME.jsonl) and their
                      statistics (NAME.json): mined once, reused by --resume
   .sbft-replaced/    the previous run, while the run that replaces it has not finished
@@ -41,6 +42,7 @@ from sbft.run_folder.layout import (
     REPLACED,
     REPORT,
     RUN_INFO,
+    TENSORBOARD,
     TRAINING_ARGS,
     checkpoints,
     environment,
@@ -69,6 +71,7 @@ __all__ = [
     "REPLACED",
     "REPORT",
     "RUN_INFO",
+    "TENSORBOARD",
     "TRAINING_ARGS",
     "Claim",
     "Folder",

@@ -28,7 +28,20 @@ REPORT = "report.md"
 PLOTS = "plots"
 CHECKPOINTS = "checkpoints"
 MINED = "mined"
-OWNED = (MODEL, METRICS, METRICS_LOG, RECIPE, RUN_INFO, TRAINING_ARGS, REPORT, PLOTS, CHECKPOINTS, MINED)
+TENSORBOARD = "tensorboard"
+OWNED = (
+    MODEL,
+    METRICS,
+    METRICS_LOG,
+    RECIPE,
+    RUN_INFO,
+    TRAINING_ARGS,
+    REPORT,
+    PLOTS,
+    CHECKPOINTS,
+    MINED,
+    TENSORBOARD,
+)
 """What a run writes, and all that replacing a run may delete (with atomic writes' .*.partial)."""
 PACKAGES = ("sbft", "sentence-transformers", "transformers", "torch", "datasets", "accelerate")
 
