@@ -53,6 +53,8 @@ def test_regression_keeps_the_base_model_and_says_so(tmp_path, tiny_model):
     assert metrics["fine_tuned_dev"].get("sequential_score", float("-inf")) < base
     assert metrics["selected"] == "base" and metrics["final_dev"] == metrics["baseline_dev"]
     assert "the BASE model was saved" in result.stdout
+    logged = result.stdout + result.stderr  # as in a log file: no progress bar's carriage returns
+    assert "\r" not in logged and "Computing widget examples" not in logged
 
     # The saved model really is the base model: it scores what the baseline scored.
     reeval = run_sbft(
