@@ -1,0 +1,129 @@
+"""Retrieval on WikiQA: the shipped recipe against a plain sentence-transformers script, with and
+without mined hard negatives (issue 13's numbers).
+
+    python scripts/bench_retrieval.py [--wikiqa DIR] [--sides sbft,sbft-mined,plain,plain-mined]
+
+Each side trains MultipleNegativesRankingLoss on the qrels/train pairs (2 epochs, batch 32, lr 2e-5,
+seed 42, no_duplicates) and searches the 159 dev questions over the whole 18,821-sentence corpus
+(nDCG@10). Every side runs in its own process; writes benchmarks/retrieval.{md,json} with the machine's
+CPU flags. Long on 2 cores (each corpus evaluation takes about two minutes): a benchmark, never a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+SCRIPTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(SCRIPTS))
+
+from bench import REPO, machine, machine_line  # noqa: E402
+
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+MAIN = "wikiqa_cosine_ndcg@10"
+MINE = "{num: 1, range_min: 10, range_max: 50, relative_margin: 0.05, sampling: top}"
+REFERENCE_BASE = 0.6808
+
+
+def run(command: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
+    if result.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(command)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result, time.perf_counter() - started
+
+
+def sbft_side(workdir: Path, env: dict[str, str], mined: bool) -> dict[str, Any]:
+    run_dir = workdir / ("sbft-mined" if mined else "sbft")
+    extra = ["--set", f"datasets.wikiqa.negatives={{mine: {MINE}}}"] if mined else []
+    sbft = [sys.executable, "-m", "sbft", "train", "configs/retrieval.yaml", "-o", str(run_dir), "-q", *extra]
+    _, wall = run(sbft, env)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    training = metrics.get("training", {})
+    mining = metrics.get("mining", {})
+    return {
+        "base": metrics["baseline_dev"].get(MAIN),
+        "dev": metrics["final_dev"].get(MAIN),
+        "dev_metrics": metrics["final_dev"],
+        "selected": metrics.get("selected"),
+        "kept_step": metrics.get("kept_step"),
+        "mining": mining,
+        "training_s": round(training.get("train_runtime", 0.0), 1),
+        "wall_s": round(wall, 1),
+    }
+
+
+def plain_side(workdir: Path, env: dict[str, str], beir: Path, mined: bool) -> dict[str, Any]:
+    command = [sys.executable, str(SCRIPTS / "plain_retrieval.py"), MODEL, str(beir)]
+    command += ["--output-dir", str(workdir / f"plain{'-mined' if mined else ''}")] + (
+        ["--mine"] if mined else []
+    )
+    result, wall = run(command, env)
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    return {
+        "dev": measured["dev"].get(MAIN),
+        "dev_metrics": measured["dev"],
+        **measured,
+        "wall_s": round(wall, 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--wikiqa", type=Path, default=REPO.parent / "shared" / "data" / "wikiqa")
+    parser.add_argument("--sides", default="sbft,sbft-mined,plain,plain-mined")
+    options = parser.parse_args()
+    import os
+
+    beir = options.wikiqa.resolve() / "beir"
+    env = {**os.environ, "WIKIQA_DIR": str(options.wikiqa.resolve()), "HF_HUB_OFFLINE": "1"}
+    about = machine()
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="sbft-bench-retrieval-") as folder:
+        workdir = Path(folder)
+        for side in options.sides.split(","):
+            print(f"running {side} ...", flush=True)
+            if side.startswith("sbft"):
+                results[side] = sbft_side(workdir, env, mined=side.endswith("mined"))
+            else:
+                results[side] = plain_side(workdir, env, beir, mined=side.endswith("mined"))
+            print(
+                f"  {side}: dev nDCG@10 {results[side]['dev']:.4f} in {results[side]['wall_s']:.0f} s",
+                flush=True,
+            )
+    about["load_average_at_end"] = os.getloadavg()
+    lines = [
+        "# Retrieval on WikiQA: dev nDCG@10 over the whole corpus",
+        "",
+        "| side | dev nDCG@10 | MRR@10 | Recall@10 | training | mining | whole command |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    base = next((r["base"] for r in results.values() if r.get("base") is not None), None)
+    if base is not None:
+        lines.append(f"| base model (reference {REFERENCE_BASE}) | {base:.4f} | | | | | |")
+    for side, r in results.items():
+        metrics = r["dev_metrics"]
+        mining = r.get("mining", {}) or {}
+        mining_s = mining.get("seconds", r.get("mining_s"))
+        lines.append(
+            f"| {side} | {r['dev']:.4f} | {metrics.get('wikiqa_cosine_mrr@10', float('nan')):.4f} | "
+            f"{metrics.get('wikiqa_cosine_recall@10', float('nan')):.4f} | {r.get('training_s', '')} s | "
+            f"{'' if mining_s is None else f'{mining_s} s'} | {r['wall_s']} s |"
+        )
+    lines += ["", machine_line(about), "", "Written by `python scripts/bench_retrieval.py`."]
+    out = REPO / "benchmarks"
+    out.mkdir(exist_ok=True)
+    (out / "retrieval.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out / "retrieval.json").write_text(json.dumps({"machine": about, "results": results}, indent=2) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
