@@ -51,7 +51,7 @@ def _sbft(
         ),
     ] = False,
 ) -> None:
-    """Fine-tune, evaluate and use sentence-embedding models from one YAML recipe."""
+    """sbft's own options, given before the command: --version (the help text is app's)."""
 
 
 def user_errors(command):
