@@ -9,6 +9,7 @@ import pytest
 
 from sbft import mining, run_folder
 from sbft import train as train_module
+from tests.helpers import sentences, write_beir
 
 MINE = {"num": 2, "relative_margin": 0.0}
 
@@ -70,6 +71,40 @@ def test_resume_reads_the_mined_rows_back(cli, recipe_file, pair_files, tmp_path
     assert metrics["mining"]["qa"]["reused"] is True and metrics["mining"]["qa"]["rows_in"] == 48
 
 
+def test_a_beir_dataset_mines_over_its_corpus_never_a_copy_of_the_positive(cli, recipe_file, tmp_path):
+    queries = sentences(16, 41)
+    corpus = {f"d{i}": text for i, text in enumerate(sentences(40, 42))}
+    for i, query in enumerate(queries):
+        corpus[f"p{i}"] = f"{query} today"
+        corpus[f"copy{i}"] = f"  {query.upper()}   TODAY"  # the same document under another id
+    folder = write_beir(
+        tmp_path / "beir",
+        corpus,
+        {f"q{i}": text for i, text in enumerate(queries)},
+        {
+            "train": [(f"q{i}", f"p{i}", 1) for i in range(12)],
+            "dev": [(f"q{i}", f"p{i}", 1) for i in range(12, 16)],
+        },
+    )
+    dataset = {
+        "beir": str(folder),
+        "columns": ["query", "document"],
+        "loss": "MultipleNegativesRankingLoss",
+        "negatives": {"mine": {"num": 3, "relative_margin": None}},
+    }
+    recipe = recipe_file(datasets={"wiki": dataset}, evaluation__test=False, training__max_steps=1)
+    assert "over its corpus (72 documents)" in " ".join(cli("check", recipe).stdout.split())
+    run_dir = tmp_path / "run"
+    result = cli("train", recipe, "-o", run_dir)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    record = json.loads((run_dir / run_folder.MINED / "wiki.json").read_text())
+    assert record["duplicates_dropped"] == 16 and record["documents"] == 40 + 16 and record["rows_kept"] == 12
+    for line in (run_dir / run_folder.MINED / "wiki.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        own = " ".join(row["document"].split()).casefold()
+        assert all(" ".join(row[f"negative_{i}"].split()).casefold() != own for i in (1, 2, 3))
+
+
 @pytest.mark.parametrize(
     ("dataset", "message"),
     [
@@ -80,6 +115,8 @@ def test_resume_reads_the_mined_rows_back(cli, recipe_file, pair_files, tmp_path
         ),
         ({"negatives": {"mine": {**MINE, "num": 0}}}, "num must be at least 1"),
         ({"negatives": {"mine": {**MINE, "samples": 3}}}, "unknown key 'samples'"),
+        ({"loss": None}, "negatives are mined for training, and this dataset has no loss"),
+        ({"negatives": {"mine": {**MINE, "relative_margin": None, "rescore_with": "x"}}}, "needs a margin"),
     ],
 )
 def test_mining_is_checked_with_the_recipe(cli, recipe_file, pair_files, dataset, message):
