@@ -46,7 +46,7 @@ def mine(
     ] = 0,
     range_max: Annotated[
         int | None,
-        typer.Option(help="Consider candidates up to this rank (default: sentence-transformers'.)"),
+        typer.Option(help="Consider candidates up to this rank (default: as sentence-transformers chooses)."),
     ] = None,
     relative_margin: Annotated[
         float | None,
