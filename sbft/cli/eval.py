@@ -30,7 +30,7 @@ def evaluate(
             metavar="MODEL... DATA",
             help="One or more models (run folders of `sbft train`, saved folders, hub ids), then the "
             "data: a csv/tsv/json/jsonl/parquet file, a folder, recipe.yaml[#dataset[:split]], "
-            "or a hub dataset id.",
+            "a BEIR folder[#split] (searched over its whole corpus), or a hub dataset id.",
             show_default=False,
         ),
     ],
@@ -63,7 +63,7 @@ def evaluate(
         str | None,
         typer.Option(
             help="The split: a hub split name, a recipe's train/dev/test, or which file of a folder "
-            "(default test).",
+            "(default test; a BEIR folder without test qrels: dev).",
             show_default=False,
         ),
     ] = None,

@@ -192,3 +192,18 @@ def test_labelled_candidates_are_scored_as_labelled_pairs(tmp_path):
     data = resolve_data(str(wikiqa_tsv(tmp_path / "wikiqa-test.tsv", 30, 1)), DataOptions())
     (spec,) = data.specs.values()
     assert (spec.columns, spec.label) == (["Question", "Sentence"], "Label")
+
+
+def test_a_beir_folder_is_searched_over_its_corpus(tiny_model, beir_folder):
+    data = resolve_data(str(beir_folder), DataOptions())
+    assert data.split == "test" and not data.notes  # the folder has test qrels
+    (beir_folder / "qrels" / "test.tsv").unlink()
+    data = resolve_data(str(beir_folder), DataOptions(max_samples=2))
+    assert data.split == "dev" and "has no qrels/test.tsv" in data.notes[0]
+    assert resolve_data(f"{beir_folder}#train", DataOptions()).split == "train"
+    scores = score_models([str(tiny_model)], data)[str(tiny_model)]
+    assert f"{beir_folder.parent.name}_cosine_ndcg@10" in scores  # a folder named beir: its parent's name
+    with pytest.raises(SbftError, match=r"no qrels/test\.tsv"):
+        resolve_data(f"{beir_folder}#test", DataOptions())
+    with pytest.raises(SbftError, match="--columns describe a data file"):
+        resolve_data(str(beir_folder), DataOptions(columns=["a", "b"]))

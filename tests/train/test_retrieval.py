@@ -57,7 +57,7 @@ def test_beir_training_with_an_evaluation_only_dataset(
 
     monkeypatch.setattr(SentenceTransformerDataCollator, "__call__", spying)
     recipe = write_recipe(tmp_path, tiny_model, pair_score_files, metric="wiki_cosine_ndcg@10")
-    result = cli("train", recipe, "-o", tmp_path / "run")
+    result = cli("train", recipe, "-o", tmp_path / "run", "--no-smoke")  # the next test runs it
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "evaluation only (no loss)" in result.stdout and "query 'query: '" in result.stdout
     assert "best model by dev wiki_cosine_ndcg@10" in result.stdout
