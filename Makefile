@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	$(BIN)/sbft train configs/quickstart.yaml -o runs/quickstart --overwrite
+	$(BIN)/sbft train configs/quickstart.yaml -o runs/demo --overwrite
 
 test: install
 	$(BIN)/pytest
