@@ -5,8 +5,8 @@ recipe keys whose values differ between the runs (only those), each dataset's ma
 dev and test for the base and the tuned model, wall time and the run folder's size.
 
 Recipe values are compared as they resolved on this machine (run.json), so the same data file
-named from two different run folders (`../../data/x.csv`, `../data/x.csv`) is no difference,
-and paths inside a run's own folder (its checkpoints, its logs) count as the same place.
+named from two different run folders (`../../data/x.csv`, `../data/x.csv`) is no difference;
+where each run is (output_dir, its checkpoints) is left out.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 SPLITS = ("dev", "test")
-_OWN_FOLDER = "RUN_DIR"
-"""How a path inside a run's own folder is shown and compared: the same place in every run."""
+_LOCATIONS = ("output_dir", "training.output_dir")
+"""Where each run is (sbft sets them from the run folder): not settings, they differ every time."""
 
 
 @dataclass
@@ -37,7 +37,7 @@ class RunSummary:
     status: str
     selected: str | None
     recipe: dict[str, Any]
-    """The recipe flattened to dotted keys, values as written (paths in the run as RUN_DIR/...)."""
+    """The recipe flattened to dotted keys, values as written (where the run is left out)."""
     metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     """split -> main metric of each dataset -> {"base": value, "tuned": value} (those it has)."""
     wall_time_s: float | None = None
@@ -110,14 +110,13 @@ def compare_runs(run_dirs: list[Path]) -> Comparison:
 
 def _summary(record: RunRecord) -> RunSummary:
     info = record.run_info
-    written = _flatten(record.recipe, "")
-    written.pop("output_dir", None)  # where the run is, not a setting: it differs in every comparison
+    written = {key: value for key, value in _flatten(record.recipe, "").items() if key not in _LOCATIONS}
     resolved = {key: value for key, value in (info.get("resolved") or {}).items() if key in written}
     run = RunSummary(
         run_dir=record.run_dir,
         status=record.status,
         selected=record.selected,
-        recipe={key: _in_run(value, record.run_dir) for key, value in written.items()},
+        recipe=written,
         wall_time_s=info.get("wall_time_s"),
         size_bytes=run_folder.folder_size(record.run_dir),
     )
@@ -140,23 +139,6 @@ def _flatten(data: Any, prefix: str) -> dict[str, Any]:
     for key, value in data.items():
         flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
     return flat
-
-
-def _in_run(value: Any, run_dir: Path) -> Any:
-    """A path inside the run's own folder as RUN_DIR/..., the same in every run: an absolute one,
-    one relative to the working directory (as output_dir is given), or an existing one relative
-    to the run folder. Words without a slash are never taken for paths."""
-    if not isinstance(value, str) or "/" not in value:
-        return value
-    folder = run_dir.resolve()
-    candidates = [Path.cwd() / value, *([folder / value] if (folder / value).exists() else [])]
-    for path in candidates:
-        try:
-            inside = path.resolve().relative_to(folder)
-        except (ValueError, OSError, RuntimeError):
-            continue
-        return str(Path(_OWN_FOLDER) / inside) if inside.parts else _OWN_FOLDER
-    return value
 
 
 def _hashable(value: Any) -> Any:
