@@ -42,7 +42,7 @@ def test_writes_the_output_file(cli, tiny_model, text_file, tmp_path, reference)
     assert result.stdout == ""
     np.testing.assert_allclose(np.load(output), reference, atol=1e-5)
     assert re.fullmatch(
-        rf"encoded 9 rows x 32 float32 -> {re.escape(str(output))}, [\d,]+ texts/s\n", result.stderr
+        rf"encoded {len(TEXTS)} rows x 32 float32 -> {re.escape(str(output))}, [\d,]+ texts/s\n", result.stderr
     )
 
     quiet = cli("encode", tiny_model, text_file, "-o", output, "--overwrite", "-q")
