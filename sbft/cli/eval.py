@@ -30,7 +30,8 @@ def evaluate(
             metavar="MODEL... DATA",
             help="One or more models (run folders of `sbft train`, saved folders, hub ids), then the "
             "data: a csv/tsv/json/jsonl/parquet file, a folder, recipe.yaml[#dataset[:split]], "
-            "a BEIR folder[#split] (searched over its whole corpus), or a hub dataset id.",
+            "a BEIR folder[#split] (searched over its whole corpus), a split (train, dev, test) of a "
+            "run's recipe or of --recipe, or a hub dataset id.",
             show_default=False,
         ),
     ],
