@@ -41,9 +41,8 @@ def test_writes_the_output_file(cli, tiny_model, text_file, tmp_path, reference)
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     np.testing.assert_allclose(np.load(output), reference, atol=1e-5)
-    assert re.fullmatch(
-        rf"encoded {len(TEXTS)} rows x 32 float32 -> {re.escape(str(output))}, [\d,]+ texts/s\n", result.stderr
-    )
+    summary = rf"encoded {len(TEXTS)} rows x 32 float32 -> {re.escape(str(output))}, [\d,]+ texts/s\n"
+    assert re.fullmatch(summary, result.stderr)
 
     quiet = cli("encode", tiny_model, text_file, "-o", output, "--overwrite", "-q")
     assert quiet.exit_code == 0 and quiet.stderr == ""
