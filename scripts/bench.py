@@ -11,8 +11,10 @@ and OUT/<section>.json, OUT defaulting to benchmarks/):
   the small commands (encode 10 lines, similarity, search over a cached corpus) with
   --backend onnx (no torch) against --backend torch.
 - train: `sbft train scripts/bench_recipe.yaml` against scripts/plain_train.py, the same
-  model, first N STSb pairs, loss, seed and training arguments (checked, from both runs'
-  training arguments): the trainer's samples/s, the whole command, the final dev Spearman.
+  model, first N STSb pairs, loss, seed and training arguments; what each trainer received is
+  recorded by scripts/trainer_inputs.py and must be identical (rows, label dtype, batch order,
+  weights, random states, threads, logged losses): the trainer's samples/s, tokens computed and
+  real, the whole command, the fine-tuned model's final dev Spearman.
 - encode: `sbft encode` on STSb sentences, with --backend torch, onnx and onnx-int8, against
   scripts/plain_encode.py (model.encode); texts/s once loaded, the whole command, STSb test
   Spearman of each backend through `sbft eval`.
@@ -207,10 +209,6 @@ def model_path(config: Config) -> str:
     return resolve_model_path(config.model)
 
 
-def ratio(a: float, b: float) -> str:
-    return f"{a / b:.3f}" if b else "n/a"
-
-
 def met(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
@@ -334,105 +332,219 @@ def _timed(commands: dict[str, list[str]], env: dict[str, str]) -> dict[str, Cal
 # --- train -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TrainSide:
+    title: str
+    sbft_options: tuple[str, ...] | None = None
+    """Options of `sbft train` after the recipe's; None: the plain script."""
+
+
+TRAIN_SIDES = {
+    "plain": TrainSide("plain script"),
+    "sbft": TrainSide("sbft train, random batches", ("--set", "training.batch_sampler=batch_sampler")),
+}
+"""The training comparison's sides. sbft with the plain script's random batches must receive the
+same inputs and train the same model."""
+INPUT_PARTS = ("train_dataset", "eval_dataset", "evaluator", "loss", "model", "state", "batches", "losses")
+"""What scripts/trainer_inputs.py records of a trainer.train() call, compared between sides."""
+EVALUATOR_NAMES = ("name", "csv_file", "csv_headers", "primary_metric", "write_csv")
+"""Evaluator fields that only name its metrics or its CSV log (sbft names it after the dataset)."""
+
+
 def train_section(config: Config) -> Section:
-    """sbft train (bench_recipe.yaml) vs plain_train.py: same model, data, loss, seed, arguments."""
-    path = model_path(config)
+    """sbft train (bench_recipe.yaml) vs plain_train.py: same model, data, loss, seed, arguments.
+
+    Each side runs under scripts/trainer_inputs.py, which records what its trainer received
+    (rows, label dtype, order of the batches, weights, random states, threads) and the losses it
+    logged: sbft with random batches must receive exactly what the plain script does.
+    """
     with tempfile.TemporaryDirectory() as folder:
-        run_dir, plain_dir = Path(folder) / "sbft-run", Path(folder) / "plain-run"
+        env = environment(STSB_DIR=str(config.stsb_dir), SBFT_CACHE=str(Path(folder) / "cache"))
+        sides = {
+            name: _train_side(config, name, side, Path(folder), env) for name, side in TRAIN_SIDES.items()
+        }
+        runs = alternate(config.repeats, sides, "train")
+    return _train_results(config, runs)
 
-        def sbft_side() -> dict[str, Any]:
-            command = sbft_command("train", str(SCRIPTS / "bench_recipe.yaml"), "-o", str(run_dir))
-            command += ["--overwrite", "--quiet", "--set", f"model.name={config.model}"]
-            command += ["--set", f"datasets.stsb.max_samples={config.train_samples}"]
-            measured = measure(command, environment(STSB_DIR=str(config.stsb_dir)))
-            metrics = json.loads((run_dir / "metrics.json").read_text())
-            arguments = json.loads((run_dir / "training_args.json").read_text())
-            return {
-                "wall_s": measured.wall_s,
-                "max_rss_mb": measured.max_rss_mb,
-                "samples_per_s": metrics["training"]["train_samples_per_second"],
-                "train_runtime_s": metrics["training"]["train_runtime"],
-                # The fine-tuned model's score, which sbft reports apart when it keeps the base model.
-                "final_dev_spearman": _spearman(metrics.get("fine_tuned_dev") or metrics["final_dev"]),
-                "selected": metrics["selected"],
-                "args": {key: arguments.get(key) for key in TRAINING_SETTINGS},
-            }
 
-        def plain_side() -> dict[str, Any]:
-            shutil.rmtree(plain_dir, ignore_errors=True)
-            command = [sys.executable, str(SCRIPTS / "plain_train.py"), path, str(config.stsb_dir)]
-            command += ["--samples", str(config.train_samples), "--output-dir", str(plain_dir)]
-            measured = measure(command)
+def _train_side(
+    config: Config, name: str, side: TrainSide, folder: Path, env: dict[str, str]
+) -> Callable[[], dict[str, Any]]:
+    """One run of a side: its timings, final dev Spearman, training arguments and recorded inputs."""
+    run_dir, record = folder / f"{name}-run", folder / f"{name}-inputs.json"
+    if side.sbft_options is None:
+        command = [str(SCRIPTS / "plain_train.py"), model_path(config), str(config.stsb_dir)]
+        command += ["--samples", str(config.train_samples), "--output-dir", str(run_dir)]
+    else:
+        command = [
+            "-m",
+            "sbft",
+            "train",
+            str(SCRIPTS / "bench_recipe.yaml"),
+            "-o",
+            str(run_dir),
+            "--overwrite",
+        ]
+        command += ["--quiet", "--set", f"model.name={config.model}"]
+        command += ["--set", f"datasets.stsb.max_samples={config.train_samples}", *side.sbft_options]
+    wrapped = [sys.executable, str(SCRIPTS / "trainer_inputs.py"), str(record), "--", *command]
+
+    def run() -> dict[str, Any]:
+        if side.sbft_options is None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        measured = measure(wrapped, env)
+        inputs = json.loads(record.read_text())[-1]  # the last call: the real run (sbft smokes first)
+        if side.sbft_options is None:
             result = json.loads(measured.stdout.strip().splitlines()[-1])
-            return {
-                "wall_s": measured.wall_s,
-                "max_rss_mb": measured.max_rss_mb,
-                "samples_per_s": result["training"]["train_samples_per_second"],
-                "train_runtime_s": result["training"]["train_runtime"],
-                "final_dev_spearman": result["final_dev_spearman"],
-                "args": {key: result["args"].get(key) for key in TRAINING_SETTINGS},
-            }
+            training, arguments, spearman = result["training"], result["args"], result["final_dev_spearman"]
+        else:
+            metrics = json.loads((run_dir / "metrics.json").read_text())
+            training, arguments = (
+                metrics["training"],
+                json.loads((run_dir / "training_args.json").read_text()),
+            )
+            # The fine-tuned model's score: sbft keeps the base model instead when fine-tuning lowered
+            # the dev score (`evaluation.keep: best`), and reports the fine-tuned one apart.
+            spearman = _spearman(metrics.get("fine_tuned_dev") or metrics["final_dev"])
+        return {
+            "wall_s": measured.wall_s,
+            "max_rss_mb": measured.max_rss_mb,
+            "samples_per_s": training["train_samples_per_second"],
+            "train_runtime_s": training["train_runtime"],
+            "final_dev_spearman": spearman,
+            "kept": None if side.sbft_options is None else _kept(run_dir),
+            "args": {key: arguments.get(key) for key in TRAINING_SETTINGS},
+            "inputs": inputs,
+        }
 
-        runs = alternate(config.repeats, {"sbft": sbft_side, "plain": plain_side}, "train")
+    return run
 
-    sides = ("plain", "sbft")
+
+def _kept(run_dir: Path) -> dict[str, Any]:
+    """Which model sbft saved, and its dev Spearman."""
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return {"selected": metrics["selected"], "final_dev_spearman": _spearman(metrics["final_dev"])}
+
+
+def _train_results(config: Config, runs: list[dict]) -> Section:
+    sides = list(TRAIN_SIDES)
     keys = ("samples_per_s", "train_runtime_s", "wall_s", "max_rss_mb")
-    values = {key: {s: median(runs, s, key) for s in sides} for key in keys}
-    throughput = values["samples_per_s"]["sbft"] / values["samples_per_s"]["plain"]
-    spearmen = {s: {run[s]["final_dev_spearman"] for run in runs} for s in sides}
-    identical = len(spearmen["sbft"] | spearmen["plain"]) == 1
-    differing = sorted(
-        key
-        for run in runs
-        for key in TRAINING_SETTINGS
-        if run["sbft"]["args"][key] != run["plain"]["args"][key]
-    )
-    extra = values["wall_s"]["sbft"] - values["wall_s"]["plain"]
+    values = {key: {side: median(runs, side, key) for side in sides} for key in keys}
+    spearmen = {side: {run[side]["final_dev_spearman"] for run in runs} for side in sides}
+    tokens = {side: runs[0][side]["inputs"]["tokens"] for side in sides}
+
+    def cell(side: str, key: str, digits: int) -> str:
+        relative = f" ({values[key][side] / values[key]['plain']:.3f}x)" if side != "plain" else ""
+        return f"{values[key][side]:.{digits}f}{relative}"
+
     rows = [
-        (
-            "training throughput, samples/s",
-            *(f"{values['samples_per_s'][s]:.2f}" for s in sides),
-            f"{throughput:.3f}",
-        ),
-        ("training loop (trainer), s", *(f"{values['train_runtime_s'][s]:.1f}" for s in sides), ""),
-        ("whole command, s", *(f"{values['wall_s'][s]:.1f}" for s in sides), ratio(*_pair(values, "wall_s"))),
-        (
-            "peak memory (max RSS), MB",
-            *(f"{values['max_rss_mb'][s]:.0f}" for s in sides),
-            ratio(*_pair(values, "max_rss_mb")),
-        ),
-        (
-            "final dev Spearman",
-            *(_spearman_text(spearmen[s]) for s in sides),
-            "identical" if identical else "DIFFERENT",
-        ),
+        ("training throughput, samples/s", *(cell(s, "samples_per_s", 2) for s in sides)),
+        ("training loop (trainer), s", *(f"{values['train_runtime_s'][s]:.1f}" for s in sides)),
+        ("whole command, s", *(cell(s, "wall_s", 1) for s in sides)),
+        ("peak memory (max RSS), MB", *(f"{values['max_rss_mb'][s]:.0f}" for s in sides)),
+        ("final dev Spearman (fine-tuned model)", *(_spearman_text(spearmen[s]) for s in sides)),
+        ("tokens computed / real (padding)", *(_tokens_text(tokens[s]) for s in sides)),
     ]
+    goals, notes = _train_goals(runs, values, spearmen)
+    kept = runs[0]["sbft"]["kept"]
+    notes.append(
+        f"sbft kept the {kept['selected']} model (`evaluation.keep: best`: the base model competes), whose "
+        f"dev Spearman is {kept['final_dev_spearman']:.6f}; the Spearman compared is the fine-tuned "
+        "model's on every side (sbft reports it as fine_tuned_dev when it keeps the base model)."
+    )
     return Section(
         "train",
-        f"Training overhead: {config.model}, first {config.train_samples} STSb train/dev pairs, "
+        f"Training: {config.model}, first {config.train_samples} STSb train/dev pairs, "
         f"CosineSimilarityLoss, 1 epoch, batch 32; median of {config.repeats} alternating runs",
-        ("measure", "plain script", "sbft train", "sbft / plain"),
+        ("measure", *(TRAIN_SIDES[s].title for s in sides)),
         rows,
-        [
-            (
-                f"throughput ratio >= {GOALS['train_throughput_ratio_min']}",
-                f"{throughput:.3f}",
-                throughput >= GOALS["train_throughput_ratio_min"],
-            ),
-            ("identical final dev Spearman", "identical" if identical else "different", identical),
-            ("identical training arguments", ", ".join(differing) or "identical", not differing),
-        ],
-        {"median": values, "extra_wall_s": extra, "settings_differing": differing, "runs": runs},
-        [
-            f"sbft's whole command takes {extra:+.1f} s over the plain script. The training loops are the "
-            "same; the difference is what sbft does besides: its pre-flight checks, the base model's "
-            "dev and test evaluations, the test evaluation of the result, the run folder (metrics, "
-            "recipe, model card) and report.md with its plots. Best-model checkpoints, sbft's default, "
-            "are off in this recipe (save_strategy: no) to keep the loops identical.",
-            f"sbft kept the {runs[0]['sbft']['selected']} model (`evaluation.keep: best`: the base model "
-            "competes); the Spearman compared is the fine-tuned model's on both sides.",
-        ],
+        goals,
+        {"median": values, "tokens": tokens, **_comparison(runs), "runs": runs},
+        notes,
     )
+
+
+def _comparison(runs: list[dict]) -> dict[str, Any]:
+    """The comparison of sbft (random batches) with the plain script: arguments and trainer inputs."""
+    differing = sorted(
+        {
+            key
+            for run in runs
+            for key in TRAINING_SETTINGS
+            if run["sbft"]["args"][key] != run["plain"]["args"][key]
+        }
+    )
+    return {
+        "settings_differing": differing,
+        "trainer_inputs": {part: _same_inputs(runs, part) for part in INPUT_PARTS},
+    }
+
+
+def _train_goals(
+    runs: list[dict], values: dict[str, dict[str, float]], spearmen: dict[str, set[float]]
+) -> tuple[list[tuple[str, str, bool]], list[str]]:
+    speed, data = values["samples_per_s"], _comparison(runs)
+    throughput = speed["sbft"] / speed["plain"]
+    identical = len(spearmen["sbft"] | spearmen["plain"]) == 1
+    unequal = [part for part, same in data["trainer_inputs"].items() if not same]
+    goals = [
+        (
+            f"random batches: throughput ratio >= {GOALS['train_throughput_ratio_min']}",
+            f"{throughput:.3f}",
+            throughput >= GOALS["train_throughput_ratio_min"],
+        ),
+        (
+            "random batches: identical final dev Spearman",
+            "identical" if identical else "different",
+            identical,
+        ),
+        (
+            "random batches: identical trainer inputs and logged losses",
+            ", ".join(unequal) or "identical",
+            not unequal,
+        ),
+        (
+            "identical training arguments",
+            ", ".join(data["settings_differing"]) or "identical",
+            not data["settings_differing"],
+        ),
+    ]
+    states = {side: runs[0][side]["inputs"]["state"] for side in ("plain", "sbft")}
+    notes = [
+        "Trainer inputs, plain script vs sbft with random batches (recorded by scripts/trainer_inputs.py "
+        "as trainer.train() starts; batches: a hash of every training batch the loss received, in order; "
+        "losses: the losses the trainer logged): "
+        + "; ".join(
+            f"{part} {'identical' if same else 'DIFFERENT'}" for part, same in data["trainer_inputs"].items()
+        )
+        + ". As training starts: "
+        + "; ".join(
+            f"{side} torch RNG {state['torch_rng']}, Python RNG {state['python_rng']}, "
+            f"{state['torch_threads']} torch threads, CPU kernels {state['cpu_capability']}"
+            for side, state in states.items()
+        )
+        + "."
+    ]
+    return goals, notes
+
+
+def _same_inputs(runs: list[dict], part: str) -> bool:
+    def seen(side: str) -> list[str]:
+        return [json.dumps(_comparable(part, run[side]["inputs"][part]), sort_keys=True) for run in runs]
+
+    return seen("plain") == seen("sbft")
+
+
+def _comparable(part: str, value: Any) -> Any:
+    """A recorded part without what only names things (metric names, file names)."""
+    if part == "evaluator":
+        return {key: item for key, item in value.items() if key not in EVALUATOR_NAMES}
+    return value
+
+
+def _tokens_text(tokens: dict[str, int]) -> str:
+    padding = 1 - tokens["real"] / tokens["computed"] if tokens["computed"] else 0
+    return f"{tokens['computed']:,} / {tokens['real']:,} ({padding:.0%})"
 
 
 def _spearman(metrics: dict[str, float]) -> float:
@@ -441,10 +553,6 @@ def _spearman(metrics: dict[str, float]) -> float:
 
 def _spearman_text(values: set[float]) -> str:
     return " / ".join(f"{v:.6f}" for v in sorted(values))
-
-
-def _pair(values: dict[str, dict[str, float]], key: str) -> tuple[float, float]:
-    return values[key]["sbft"], values[key]["plain"]
 
 
 # --- encode ----------------------------------------------------------------------------------
