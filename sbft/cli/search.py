@@ -121,4 +121,12 @@ def _queries(arguments: list[str] | None, path: str | None, replace_errors: bool
                 "no queries", fix="Give them as arguments, with --queries FILE, or on stdin (one per line)."
             )
         path = STDIN
-    return list(TextSource(path, replace_errors=replace_errors).texts())
+    queries = list(TextSource(path, replace_errors=replace_errors).texts())
+    if not queries:
+        source = "standard input" if path == STDIN else f"'{path}'"
+        raise SbftError(
+            f"there was no query: {source} held no lines",
+            where="queries",
+            fix="Give queries as arguments, with --queries FILE, or on stdin (one per line).",
+        )
+    return queries

@@ -108,3 +108,10 @@ def test_onnx_backend_finds_the_same_hits(cli, model_copy, corpus, tmp_path):
     assert "the model or its settings changed" in onnx_run.stderr
     ids = [[hit["id"] for hit in json.loads(out)["hits"]] for out in (torch_hits, onnx_run.stdout)]
     assert ids[0] == ids[1]
+
+
+def test_empty_stdin_is_no_query(cli, tiny_model, tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a dog runs\na cat sleeps\n")
+    result = cli("search", tiny_model, "--corpus", corpus, input="")
+    assert result.exit_code == 2 and "there was no query: standard input held no lines" in result.stderr
