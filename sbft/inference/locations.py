@@ -16,10 +16,12 @@ def model_location(name: str) -> str:
         return name
     if (path / run_folder.MODEL).is_dir():
         return str(path / run_folder.MODEL)
-    if (path / run_folder.METRICS_LOG).exists() or (path / run_folder.CHECKPOINTS).is_dir():
+    if run_folder.read_marker(path) is not None:
+        checkpoint = run_folder.newest_checkpoint(path)
+        use = f", or load its last checkpoint, {checkpoint}" if checkpoint else ""
         raise SbftError(
-            f"the run folder '{name}' holds no model yet: its training did not finish",
-            fix=f"Finish it with `sbft train --resume {name}`.",
+            f"the run folder '{name}' holds no model: its training was interrupted or failed",
+            fix=f"Finish it with `sbft train --resume {name}`{use}.",
         )
     return name
 

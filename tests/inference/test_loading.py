@@ -18,9 +18,16 @@ def test_run_folder_stands_for_its_model(tmp_path, tiny_model):
     assert model_location(str(run)) == str(run / "model")
     assert model_location(str(tiny_model)) == str(tiny_model)
     assert model_location("sentence-transformers/all-MiniLM-L6-v2").startswith("sentence")
-    interrupted = tmp_path / "interrupted"
-    (interrupted / "checkpoints").mkdir(parents=True)
-    with pytest.raises(SbftError, match="holds no model yet"):
+    interrupted = tmp_path / "interrupted"  # killed during the baseline: a marker, no checkpoint
+    interrupted.mkdir()
+    (interrupted / ".sbft-run").write_text('{"status": "training"}')
+    with pytest.raises(SbftError, match="holds no model: its training was interrupted") as caught:
+        model_location(str(interrupted))
+    assert f"sbft train --resume {interrupted}" in str(caught.value) and "checkpoint" not in str(caught.value)
+    step = interrupted / "checkpoints" / "checkpoint-4"  # a complete checkpoint to load instead
+    shutil.copytree(tiny_model, step)
+    (step / "trainer_state.json").write_text('{"global_step": 4}')
+    with pytest.raises(SbftError, match="or load its last checkpoint"):
         model_location(str(interrupted))
 
 
