@@ -37,3 +37,8 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     if match:
         return f"Did you mean '{match}'?"
     return "Valid choices: " + ", ".join(choices) + "."
+
+
+def join_key(where: str, key: object) -> str:
+    """`where` and a key below it, as a recipe path: datasets.sts + loss -> datasets.sts.loss."""
+    return f"{where}.{key}" if where else str(key)

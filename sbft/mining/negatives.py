@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sbft.errors import SbftError
+from sbft.errors import SbftError, join_key
 from sbft.families import BI_ENCODER, CROSS_ENCODER, Family
 from sbft.recipe import MineSpec
-from sbft.recipe.schema import join_key
 from sbft.wording import noun
 
 if TYPE_CHECKING:

@@ -6,6 +6,7 @@
 
 from sbft.recipe.dump import SECRET_FIELDS, dump_recipe, redact
 from sbft.recipe.load import EnvSecret, apply_override, check_type, load_recipe, parse_assignment
+from sbft.recipe.rows import MineSpec, NegativesSpec, PairsFromLabels
 from sbft.recipe.schema import (
     DOCUMENT,
     POOLING_MODES,
@@ -14,10 +15,7 @@ from sbft.recipe.schema import (
     DatasetSpec,
     EvaluationSpec,
     LossSpec,
-    MineSpec,
     ModelSpec,
-    NegativesSpec,
-    PairsFromLabels,
     Recipe,
     column_prompts,
 )

@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 import yaml
 
-from sbft.errors import SbftError, did_you_mean
-from sbft.recipe.schema import LossSpec, Recipe, check_recipe, join_key
+from sbft.errors import SbftError, did_you_mean, join_key
+from sbft.recipe.schema import LossSpec, Recipe, check_recipe
 from sbft.strict_yaml import StrictYamlError, parse_yaml
 
 _SHORTHAND = {LossSpec: "name"}  # `loss: CoSENTLoss` means `loss: {name: CoSENTLoss}`
