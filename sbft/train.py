@@ -29,7 +29,7 @@ from sbft.quiet import quiet_libraries
 from sbft.recipe import Recipe, dump_recipe, load_recipe, redact
 from sbft.recipe.dump import resolution
 from sbft.smoke import SmokeResult, failure, rng_preserved, smoke_datasets, smoke_settings, try_saved_model
-from sbft.training_args import DEV_SCORE
+from sbft.training_args import DEV_SCORE, arguments_record
 from sbft.wording import noun
 
 if TYPE_CHECKING:
@@ -280,7 +280,7 @@ def _run(
         run_info = {"wall_time_s": round(time.perf_counter() - started, 2), **_distribution(plan)}
         run_info.update(resolution(plan.recipe))
         run_folder.write_json(run_dir / run_folder.RUN_INFO, {**run_info, **run_folder.environment()})
-        run_folder.write_json(run_dir / run_folder.TRAINING_ARGS, redact(args.to_dict()))
+        run_folder.write_json(run_dir / run_folder.TRAINING_ARGS, redact(arguments_record(args)))
         write_report(run_dir)
     if claim is not None:
         claim.finish()

@@ -13,8 +13,9 @@ and OUT/<section>.json, OUT defaulting to benchmarks/):
 - train: `sbft train scripts/bench_recipe.yaml` against scripts/plain_train.py, the same
   model, first N STSb pairs, loss, seed and training arguments; what each trainer received is
   recorded by scripts/trainer_inputs.py and must be identical (rows, label dtype, batch order,
-  weights, random states, threads, logged losses): the trainer's samples/s, tokens computed and
-  real, the whole command, the fine-tuned model's final dev Spearman.
+  weights, random states, threads, logged losses); and sbft with length-grouped batches: the
+  trainer's samples/s, tokens computed and real, the whole command, the fine-tuned model's final
+  dev Spearman.
 - encode: `sbft encode` on STSb sentences, with --backend torch, onnx and onnx-int8, against
   scripts/plain_encode.py (model.encode); texts/s once loaded, the whole command, STSb test
   Spearman of each backend through `sbft eval`.
@@ -52,6 +53,8 @@ GOALS = {
     "startup_s_max": 0.5,
     "small_command_s_max": 1.5,
     "train_throughput_ratio_min": 0.98,
+    "length_grouped_ratio_min": 1.3,
+    "length_grouped_spearman_max": 0.003,
     "encode_ratio_min": 0.95,
     "backend_speedup_min": 2.0,
     "backend_spearman_loss_max": 0.5,
@@ -342,9 +345,11 @@ class TrainSide:
 TRAIN_SIDES = {
     "plain": TrainSide("plain script"),
     "sbft": TrainSide("sbft train, random batches", ("--set", "training.batch_sampler=batch_sampler")),
+    "length": TrainSide("sbft train, length-grouped", ("--set", "training.batch_sampler=length_grouped")),
 }
 """The training comparison's sides. sbft with the plain script's random batches must receive the
-same inputs and train the same model."""
+same inputs and train the same model; with length-grouped batches (sbft.sampling) it should train
+faster to the same score."""
 INPUT_PARTS = ("train_dataset", "eval_dataset", "evaluator", "loss", "model", "state", "batches", "losses")
 """What scripts/trainer_inputs.py records of a trainer.train() call, compared between sides."""
 EVALUATOR_NAMES = ("name", "csv_file", "csv_headers", "primary_metric", "write_csv")
@@ -507,6 +512,20 @@ def _train_goals(
             "identical training arguments",
             ", ".join(data["settings_differing"]) or "identical",
             not data["settings_differing"],
+        ),
+    ]
+    grouped = speed["length"] / speed["plain"]
+    gap = max(abs(a - b) for a in spearmen["length"] for b in spearmen["plain"])
+    goals += [
+        (
+            f"length-grouped: throughput >= {GOALS['length_grouped_ratio_min']}x plain",
+            f"{grouped:.3f}x",
+            grouped >= GOALS["length_grouped_ratio_min"],
+        ),
+        (
+            f"length-grouped: final dev Spearman within {GOALS['length_grouped_spearman_max']} of plain",
+            f"{gap:.4f}",
+            gap <= GOALS["length_grouped_spearman_max"],
         ),
     ]
     states = {side: runs[0][side]["inputs"]["state"] for side in ("plain", "sbft")}

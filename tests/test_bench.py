@@ -42,6 +42,8 @@ def test_quick_benchmark_every_section(tiny_model, tmp_path):
     run = train["runs"][0]
     assert run["sbft"]["final_dev_spearman"] == run["plain"]["final_dev_spearman"]  # same seed, same order
     assert all(train["trainer_inputs"].values()), train["trainer_inputs"]  # rows, dtypes, batches, states
+    assert train["tokens"]["length"]["computed"] <= train["tokens"]["plain"]["computed"]  # less padding
+    assert train["tokens"]["length"]["real"] == train["tokens"]["plain"]["real"]  # the same rows
     assert "| training throughput, samples/s |" in (out / "train.md").read_text()
 
     encode = json.loads((out / "encode.json").read_text())
