@@ -114,7 +114,8 @@ def evaluate(
     """
     from rich.console import Console
 
-    from sbft.evaluation.score import DataOptions, resolve_data, score_models
+    from sbft.evaluation.data import DataOptions, resolve_data
+    from sbft.evaluation.score import score_models
     from sbft.files import check_output
     from sbft.report import metrics_table
     from sbft.run_folder import write_json

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from sbft.errors import SbftError
-from sbft.evaluation.score import DataOptions, EvalData, resolve_data, score_models
+from sbft.evaluation.data import DataOptions, EvalData, resolve_data
+from sbft.evaluation.score import score_models
 from tests.helpers import STSB_DIR, sentences, wikiqa_tsv, write_jsonl
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from sbft.errors import SbftError
-from sbft.evaluation.score import DataOptions, dataset_name, resolve_data, score_models
+from sbft.evaluation.data import DataOptions, dataset_name, resolve_data
+from sbft.evaluation.score import score_models
 from sbft.recipe import dump_recipe, load_recipe
 
 
