@@ -8,10 +8,8 @@ train` runs the same check first and trains on the datasets it loaded.
 from __future__ import annotations
 
 import json
-import math
 import typing
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,55 +17,14 @@ from rich.console import Console
 
 from sbft.columns import FIRST_COLUMN, ID_NAME, ID_VALUE, LATER_COLUMN
 from sbft.errors import SbftError
+from sbft.plan import Plan, print_plan
 from sbft.recipe import LossSpec, ModelSpec, Recipe, check_type
 from sbft.training_args import innermost
 from sbft.wording import noun
 
 if TYPE_CHECKING:
-    from transformers import TrainingArguments
-
     from sbft.data import PreparedDataset
     from sbft.families import Family
-
-
-@dataclass
-class Plan:
-    """What a run will do, and what looked suspicious."""
-
-    recipe: Recipe
-    """The recipe with every default made explicit (a copy: checking never changes the user's recipe)."""
-    settings: dict[str, Any]
-    args: TrainingArguments
-    datasets: dict[str, PreparedDataset]
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def trained(self) -> dict[str, PreparedDataset]:
-        """The datasets trained on; the others (no loss) are only evaluated."""
-        return {name: d for name, d in self.datasets.items() if d.spec.loss is not None}
-
-    @property
-    def effective_batch(self) -> int:
-        args = self.args
-        return args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
-
-    @property
-    def steps_per_epoch(self) -> int:
-        """Optimizer steps per epoch, as the multi-dataset sampler draws batches."""
-        batch = self.args.per_device_train_batch_size * self.args.world_size
-        batches = [math.ceil(len(d.splits["train"]) / batch) for d in self.trained.values()]
-        if len(batches) > 1 and str(self.args.multi_dataset_batch_sampler).endswith("round_robin"):
-            total = min(batches) * len(batches)
-        else:
-            total = sum(batches)
-        return max(1, total // self.args.gradient_accumulation_steps)
-
-    @property
-    def total_steps(self) -> int:
-        """Optimizer steps the run takes: max_steps when set (it overrides the epochs)."""
-        if self.args.max_steps > 0:
-            return self.args.max_steps
-        return math.ceil(self.args.num_train_epochs * self.steps_per_epoch)
 
 
 def preflight(recipe: Recipe) -> Plan:
@@ -308,77 +265,6 @@ def _rows(data: Any, columns: list[str]) -> list[tuple]:
     return list(zip(*(map(str, data[c]) for c in columns), strict=True))
 
 
-def print_plan(plan: Plan, console: Console) -> None:
-    """Per dataset: splits and rows, the columns the loss sees in order, label, loss, evaluator."""
-    from sbft.evaluation import evaluator_kind
-
-    recipe = plan.recipe
-    console.print(
-        f"[bold]plan[/] {recipe.name}: {recipe.model.type} from {recipe.model.name}", highlight=False
-    )
-    for name, prepared in plan.datasets.items():
-        spec = recipe.datasets[name]
-        kind = f" ({prepared.label_kind})" if prepared.label_kind != spec.label else ""  # no 'score' (score)
-        label = f" + label '{spec.label}'{kind}" if prepared.has_label else ""
-        rows = ", ".join(f"{split} {len(data)}" for split, data in prepared.splits.items())
-        evaluator = evaluator_kind(prepared, "dev") if "dev" in prepared.splits else "none (no dev split)"
-        if prepared.corpus is not None and evaluator != "none":
-            evaluator += f" over a corpus of {len(prepared.corpus)} documents"
-        use = f"{spec.loss.name} sees" if spec.loss else "evaluation only (no loss), reads"
-        console.print(
-            f"  [bold]{name}[/]: {rows} rows; {use} ({', '.join(prepared.inputs)}){label}; "
-            f"evaluator {evaluator}",
-            highlight=False,
-            soft_wrap=True,
-        )
-    for line in _evaluation_lines(plan):
-        console.print(f"  {line}", highlight=False, soft_wrap=True)
-    for line in _mining_lines(plan):
-        console.print(f"  {line}", highlight=False, soft_wrap=True)
-    args = plan.args
-    per_epoch = plan.steps_per_epoch
-    if args.max_steps > 0:
-        schedule = (
-            f"{plan.total_steps} {noun(plan.total_steps, 'step')} in total (max_steps: "
-            f"{plan.total_steps / per_epoch:.3g} {noun(plan.total_steps / per_epoch, 'epoch')} of "
-            f"{per_epoch} {noun(per_epoch, 'step')}; num_train_epochs {args.num_train_epochs:g} "
-            "does not apply)"
-        )
-    else:
-        schedule = (
-            f"{plan.total_steps} {noun(plan.total_steps, 'step')} in total ({args.num_train_epochs:g} "
-            f"{noun(args.num_train_epochs, 'epoch')} of {per_epoch} {noun(per_epoch, 'step')})"
-        )
-    console.print(
-        f"  {schedule}; lr {args.learning_rate:g}; effective batch {plan.effective_batch} "
-        f"({args.per_device_train_batch_size} per device x {args.world_size} "
-        f"{noun(args.world_size, 'process', 'processes')} x "
-        f"{args.gradient_accumulation_steps} accumulation)"
-        + ("; [bold yellow]trust_remote_code is on[/]" if recipe.model.trust_remote_code else ""),
-        highlight=False,
-        soft_wrap=True,
-    )
-    for warning in plan.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
-
-
-def _evaluation_lines(plan: Plan) -> list[str]:
-    """Prompts, the metric that picks the best model, early stopping, Matryoshka sizes."""
-    recipe, lines = plan.recipe, []
-    if recipe.model.prompts:
-        prompts = ", ".join(f"{key} {value!r}" for key, value in recipe.model.prompts.items())
-        lines.append(f"prompts: {prompts} (training, evaluation, saved with the model)")
-    if plan.args.load_best_model_at_end:
-        patience = recipe.evaluation.patience
-        lines.append(
-            f"best model by dev {plan.args.metric_for_best_model}"
-            + (f"; stops after {patience} evaluation(s) without improvement" if patience else "")
-        )
-    if recipe.evaluation_dims:
-        lines.append(f"also evaluated at dimensions {', '.join(map(str, recipe.evaluation_dims))}")
-    return lines
-
-
 def _check_miners(recipe: Recipe) -> None:
     """The models that negatives.mine names can be found, before anything loads."""
     from sbft.models import check_model_reference
@@ -394,35 +280,6 @@ def _check_miners(recipe: Recipe) -> None:
             except SbftError as error:
                 where = f"datasets.{name}.negatives.mine.{key}"
                 raise SbftError(error.what, where=where, fix=error.fix) from None
-
-
-def _mining_lines(plan: Plan) -> list[str]:
-    """The datasets whose train rows get mined negatives before training: how, and over what."""
-    lines = []
-    for name, prepared in plan.datasets.items():
-        negatives = plan.recipe.datasets[name].negatives
-        mine = negatives.mine if negatives else None
-        if mine is None:
-            continue
-        if prepared.corpus is not None:
-            searched = f"its corpus ({len(prepared.corpus):,} documents)"
-        else:
-            positives = len(set(prepared.splits["train"][prepared.inputs[1]]))
-            searched = f"its train positives ({positives:,} documents)"
-        margins = [
-            f"{key} {getattr(mine, key):g}"
-            for key in ("relative_margin", "absolute_margin")
-            if getattr(mine, key) is not None
-        ]
-        lines.append(
-            f"{name}: before training, {mine.num} {noun(mine.num, 'negative')} per train row mined by "
-            f"{mine.model or 'the base model'} over {searched}: ranks {mine.range_min} to "
-            f"{'auto' if mine.range_max is None else mine.range_max}, {', '.join(margins) or 'no margin'}, "
-            f"sampling {mine.sampling}"
-            + (f", rescored by {mine.rescore_with}" if mine.rescore_with else "")
-            + "; rows left without enough negatives are dropped"
-        )
-    return lines
 
 
 def check(recipe_path: Path, overrides: list[str] | None, console: Console) -> Plan:

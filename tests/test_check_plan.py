@@ -10,8 +10,9 @@ import math
 import pytest
 from rich.console import Console
 
-from sbft.check import Plan, preflight, print_plan
+from sbft.check import preflight
 from sbft.errors import SbftError
+from sbft.plan import Plan, print_plan
 from sbft.recipe import load_recipe
 
 
