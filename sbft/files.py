@@ -112,3 +112,25 @@ def reader_options(path: str | Path, loader_args: Mapping[str, Any]) -> dict[str
     if Path(path).suffix.lower() == ".tsv" and not {"sep", "delimiter"} & options.keys():
         options["sep"] = "\t"
     return options
+
+
+# --- the user cache ------------------------------------------------------------------------------
+
+
+def cache_root() -> Path:
+    """sbft's cache folder: $SBFT_CACHE, else $XDG_CACHE_HOME/sbft, else ~/.cache/sbft."""
+    root = os.environ.get("SBFT_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "sbft"
+    return Path(root).expanduser()
+
+
+def folder_fingerprint(folder: Path, skip: tuple[str, ...] = (), salt: str = "") -> str:
+    """The names, sizes and modification times of a folder's files (those under `skip` left out):
+    a file saved again changes it, without reading gigabytes of weights."""
+    import hashlib
+
+    stats = [
+        (str(path.relative_to(folder)), path.stat().st_size, path.stat().st_mtime_ns)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and not set(skip) & set(path.relative_to(folder).parts)
+    ]
+    return hashlib.sha256(json.dumps([salt, stats] if salt else stats).encode()).hexdigest()

@@ -52,6 +52,7 @@ def train(
     keep_checkpoints: bool = False,
     quiet: bool = False,
     smoke_first: bool = True,
+    cache: bool = True,
     console: Console | None = None,
 ) -> RunResult:
     """Run a whole recipe and return the run folder and its metrics.
@@ -62,6 +63,7 @@ def train(
     finished. Everything is checked before the run folder is touched, and a run that stops early
     leaves a folder that the next attempt can use (see sbft.run_folder). Under torchrun /
     accelerate every process trains, and only the main one prints and writes the run folder.
+    `cache` reads and writes the base model's scores in the user cache (evaluation.baseline_cache).
     """
     from sbft.check import preflight, print_plan
 
@@ -101,7 +103,16 @@ def train(
         with claim as progress.claim:
             for note in progress.claim.notes if progress.claim else ():
                 console.print(f"[bold yellow]note:[/] {note}", highlight=False, soft_wrap=True)
-            return _run(recipe, plan, progress, resume=resume, quiet=quiet, console=console, started=started)
+            return _run(
+                recipe,
+                plan,
+                progress,
+                resume=resume,
+                quiet=quiet,
+                console=console,
+                started=started,
+                cache=cache,
+            )
     except KeyboardInterrupt:
         console.print(
             f"[bold yellow]interrupted[/] during {progress.stage}. {progress.next_step()}",
@@ -140,6 +151,7 @@ def _run(
     quiet: bool,
     console: Console,
     started: float,
+    cache: bool = False,
 ) -> RunResult:
     """From the model to the saved run, in a run folder claimed for this run (by the main process)."""
     main, claim, run_dir = is_main_process(), progress.claim, recipe.run_dir
@@ -201,8 +213,11 @@ def _run(
         metrics["mining"] = mining
     progress.stage = "the baseline evaluation, before training started"
     if not resume and recipe.evaluation.baseline:
-        metrics["baseline_dev"] = evaluate(dev_evaluator, model)
-        metrics["baseline_test"] = evaluate(test_evaluator, model)
+        from sbft.evaluation.baseline_cache import baseline_scores
+
+        metrics["baseline_dev"], metrics["baseline_test"] = baseline_scores(
+            recipe.model, model, dev_evaluator, test_evaluator, cache=cache, write=main, say=say.print
+        )
         check_metric_name(deciding, [*metrics["baseline_dev"], *own_losses])
         if metrics["baseline_dev"]:
             say.print(metrics_table("base model", _by_split(metrics, "baseline_dev", "baseline_test")))

@@ -13,6 +13,7 @@ from tests.helpers import WORDS, sentences, write_beir, write_jsonl
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("SBFT_NO_CACHE", "1")  # each test scores its own baseline (no shared cache)
 
 
 @pytest.fixture(scope="session")

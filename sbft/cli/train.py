@@ -58,6 +58,13 @@ def train(
             "an error stops the run before it starts; --no-smoke skips it. Not on --resume."
         ),
     ] = True,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            help="Reuse the base model's dev and test scores from an earlier run of the same model on "
+            "the same evaluation data (in ~/.cache/sbft, or $SBFT_CACHE); --no-cache evaluates it again."
+        ),
+    ] = True,
     nproc: Annotated[
         int | None,
         typer.Option(help="Train on this many processes (GPUs) of this machine, through torchrun."),
@@ -100,6 +107,7 @@ def train(
         keep_checkpoints=keep_checkpoints,
         quiet=quiet,
         smoke_first=smoke,
+        cache=cache,
     )
     if result.interrupted:
         raise typer.Exit(130)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sbft.errors import SbftError, did_you_mean
+from sbft.files import cache_root, folder_fingerprint
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 ONNX_FOLDER = "onnx"
@@ -85,12 +86,9 @@ def export_folder(name: str, local: Path) -> Path:
     installed = {Path(sysconfig.get_paths()[key]).resolve() for key in ("purelib", "platlib")}
     if local.is_dir() and os.access(local, os.W_OK) and not installed & set(local.resolve().parents):
         return local / ONNX_FOLDER
-    root = Path(os.environ.get("SBFT_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "sbft")
     key = str(local.resolve()) if local.is_dir() else name
     slug = Path(name.rstrip("/")).name or "model"
-    return (
-        root.expanduser() / "onnx" / f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:12]}" / ONNX_FOLDER
-    )
+    return cache_root() / "onnx" / f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:12]}" / ONNX_FOLDER
 
 
 def export_location(name: str) -> tuple[Path | None, Path, str]:
@@ -108,14 +106,9 @@ def export_location(name: str) -> tuple[Path | None, Path, str]:
 
 def weights_fingerprint(source: Path | None, name: str) -> str:
     """Names, sizes and times of the model's files, its exports left out (no folder: the name)."""
-    stats: Any = name
-    if source is not None:
-        stats = [
-            (str(p.relative_to(source)), p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(source.rglob("*"))
-            if p.is_file() and ONNX_FOLDER not in p.relative_to(source).parts
-        ]
-    return hashlib.sha256(json.dumps([EXPORT_FORMAT, stats]).encode()).hexdigest()
+    if source is None:
+        return hashlib.sha256(json.dumps([EXPORT_FORMAT, name]).encode()).hexdigest()
+    return folder_fingerprint(source, skip=(ONNX_FOLDER,), salt=EXPORT_FORMAT)
 
 
 def read_record(folder: Path) -> dict[str, Any]:

@@ -1,0 +1,145 @@
+"""The base model's dev and test results, kept between runs: a recipe tuned ten times scores its base once.
+
+Before training, `sbft train` scores the base model on the dev and test data (20 s on STSb,
+minutes on a retrieval corpus), and the result is the same every time the same model meets the
+same evaluation. It is kept in the user cache ($SBFT_CACHE, else ~/.cache/sbft: baselines/KEY.json)
+under a key made of everything the scores depend on:
+
+- the model's files (names, sizes, times: a model saved again is a new model) and the recipe's
+  model section (pooling, normalisation, length, prompts),
+- the evaluators as built, which hold the prepared dev/test rows (texts, labels, corpus,
+  relevance judgements) and every setting (batch size, similarity, dimensions, names),
+- the library versions and the device type.
+
+Any change gives another key, so a stale result is never read. `sbft train --no-cache` (or
+SBFT_NO_CACHE=1) neither reads nor writes the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, is_dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from sbft.files import cache_root, folder_fingerprint, write_json
+
+FORMAT = 1
+"""Part of every key: a change in what is cached, or how, makes older entries unreachable."""
+NO_CACHE_VARIABLE = "SBFT_NO_CACHE"
+_MAX_DEPTH = 6
+
+
+@dataclass
+class BaselineCache:
+    """The cache entry of one baseline evaluation: `load` it, or `store` it once computed."""
+
+    path: Path
+    key: str
+
+    def load(self) -> dict[str, Any] | None:
+        """The cached {"baseline_dev": ..., "baseline_test": ..., "created": ...}, or None."""
+        try:
+            entry = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return entry if isinstance(entry, dict) and entry.get("key") == self.key else None
+
+    def store(self, dev: dict[str, float], test: dict[str, float]) -> None:
+        """Write the entry (atomically: concurrent runs read a whole file or none)."""
+        entry = {"key": self.key, "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_json(self.path, {**entry, "baseline_dev": dev, "baseline_test": test})
+        except OSError:
+            pass  # a cache that cannot be written only costs the next run its time
+
+
+def enabled() -> bool:
+    """False when SBFT_NO_CACHE is set (to anything but 0 or empty): --no-cache for every run."""
+    return os.environ.get(NO_CACHE_VARIABLE, "") in ("", "0")
+
+
+def baseline_cache(model_spec: Any, model: Any, evaluators: list[Any]) -> BaselineCache:
+    """The cache entry for scoring `model` (built from `model_spec`) with `evaluators`."""
+    import sentence_transformers
+    import torch
+    import transformers
+
+    from sbft.inference.locations import model_folder
+
+    folder = model_folder(model_spec.name)
+    identity = {
+        "format": FORMAT,
+        "model_files": folder_fingerprint(folder) if folder else model_spec.name,
+        "model_spec": canonical(model_spec),
+        "device": str(getattr(model, "device", "cpu")).split(":")[0],
+        "versions": [sentence_transformers.__version__, transformers.__version__, torch.__version__],
+        "evaluators": [canonical(evaluator) for evaluator in evaluators],
+    }
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+    return BaselineCache(cache_root() / "baselines" / f"{key[:32]}.json", key)
+
+
+def canonical(value: Any, depth: int = 0) -> Any:
+    """`value` as plain JSON data, the same for equal contents: what a key is hashed from.
+
+    Objects become their class and public attributes, functions their qualified names, sets
+    sorted lists, arrays and tensors lists.
+    """
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [canonical(item, depth + 1) for item in value]
+    if isinstance(value, set | frozenset):
+        return sorted((canonical(item, depth + 1) for item in value), key=repr)
+    if isinstance(value, dict):
+        return {
+            str(key): canonical(item, depth + 1)
+            for key, item in sorted(value.items(), key=lambda kv: str(kv[0]))
+        }
+    if hasattr(value, "tolist") and callable(value.tolist):  # numpy arrays, torch tensors
+        return value.tolist()
+    if hasattr(value, "__len__") and hasattr(value, "__getitem__") and hasattr(value, "__iter__"):
+        return [canonical(item, depth + 1) for item in value]  # other sequences: a datasets Column
+    if callable(value) and hasattr(value, "__qualname__"):
+        return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
+    if is_dataclass(value) and not isinstance(value, type):
+        return {"class": type(value).__qualname__, **canonical(asdict(value), depth + 1)}
+    if depth < _MAX_DEPTH and hasattr(value, "__dict__"):
+        public = {key: item for key, item in vars(value).items() if not key.startswith("_")}
+        return {"class": type(value).__qualname__, **canonical(public, depth + 1)}
+    return type(value).__qualname__
+
+
+def baseline_scores(
+    model_spec: Any,
+    model: Any,
+    dev: Any,
+    test: Any,
+    *,
+    cache: bool = True,
+    write: bool = True,
+    say: Any = print,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The base model's dev and test results: from the cache when it holds them, else evaluated
+    (and, with `write`, cached). `say` tells which."""
+    from sbft.evaluation.evaluators import evaluate
+
+    entry = baseline_cache(model_spec, model, [dev, test]) if cache and enabled() else None
+    cached = entry.load() if entry is not None else None
+    if cached is not None:
+        say(f"baseline: cached ({cached['created']}; --no-cache evaluates the base model again)")
+        return cached["baseline_dev"], cached["baseline_test"]
+    scores = evaluate(dev, model), evaluate(test, model)
+    if entry is not None and write:
+        entry.store(*scores)
+    return scores
