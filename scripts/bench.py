@@ -20,6 +20,10 @@ and OUT/<section>.json, OUT defaulting to benchmarks/):
   scripts/plain_encode.py (model.encode); texts/s once loaded, the whole command, STSb test
   Spearman of each backend through `sbft eval`.
 
+One file over 400 lines on purpose: it is run as a script (scripts/ is no package), and its
+sections share the measuring helpers and the output; scripts/trainer_inputs.py (what a trainer
+received) and scripts/bench_gpu.py (the GPU numbers) are apart because they run elsewhere.
+
 Every measured command runs in its own process, so each side's peak memory (max RSS, from
 wait4) is its own. The sides of a section run alternately, REPEATS times, in a rotating
 order, and the tables give medians, so that a busy machine does not decide a comparison.
@@ -58,7 +62,7 @@ GOALS = {
     "second_run_ratio_max": 1.1,
     "encode_ratio_min": 0.95,
     "backend_speedup_min": 2.0,
-    "backend_spearman_loss_max": 0.5,
+    "backend_spearman_loss_max": 0.3,
 }
 TRAINING_SETTINGS = (
     "num_train_epochs",
@@ -687,16 +691,21 @@ def encode_section(config: Config) -> Section:
             )
         )
         for backend in onnx:
-            gain, loss = speed[backend] / torch_speed, 100 * (spearman["torch"] - spearman[backend])
+            gain, loss = speed[backend] / speed["plain"], 100 * (spearman["torch"] - spearman[backend])
             goals.append(
                 (
-                    f"{backend}: >= {GOALS['backend_speedup_min']}x torch, Spearman loss <= "
+                    f"{backend}: >= {GOALS['backend_speedup_min']}x plain, Spearman loss <= "
                     f"{GOALS['backend_spearman_loss_max']} points",
-                    f"{gain:.2f}x ({speed[backend] / speed['plain']:.2f}x plain), {loss:+.2f} points",
+                    f"{gain:.2f}x plain ({speed[backend] / torch_speed:.2f}x sbft torch), {loss:+.2f} points",
                     gain >= GOALS["backend_speedup_min"] and loss <= GOALS["backend_spearman_loss_max"],
                 )
             )
-    notes = []
+    notes = [
+        "With an export whose fast start was checked (`sbft export` checks it), `sbft encode --backend "
+        "onnx|onnx-int8` runs on tokenizers, onnxruntime and numpy alone (sbft.inference.lite): no torch "
+        "in the process. The Spearman column comes from `sbft eval --backend`, which runs the same ONNX "
+        "file inside sentence-transformers."
+    ]
     if exported is not None:
         notes.append(
             f"`sbft export {config.model} --quantize int8` (fp32 and int8, once) took "
