@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -74,29 +75,8 @@ def plain_side(workdir: Path, env: dict[str, str], beir: Path, mined: bool) -> d
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--wikiqa", type=Path, default=REPO.parent / "shared" / "data" / "wikiqa")
-    parser.add_argument("--sides", default="sbft,sbft-mined,plain,plain-mined")
-    options = parser.parse_args()
-    import os
-
-    beir = options.wikiqa.resolve() / "beir"
-    env = {**os.environ, "WIKIQA_DIR": str(options.wikiqa.resolve()), "HF_HUB_OFFLINE": "1"}
-    about = machine()
-    results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="sbft-bench-retrieval-") as folder:
-        workdir = Path(folder)
-        for side in options.sides.split(","):
-            print(f"running {side} ...", flush=True)
-            if side.startswith("sbft"):
-                results[side] = sbft_side(workdir, env, mined=side.endswith("mined"))
-            else:
-                results[side] = plain_side(workdir, env, beir, mined=side.endswith("mined"))
-            print(
-                f"  {side}: dev nDCG@10 {results[side]['dev']:.4f} in {results[side]['wall_s']:.0f} s",
-                flush=True,
-            )
+def write_tables(results: dict[str, Any], about: dict[str, Any]) -> None:
+    """benchmarks/retrieval.{md,json} from the sides measured so far."""
     about["load_average_at_end"] = os.getloadavg()
     lines = [
         "# Retrieval on WikiQA: dev nDCG@10 over the whole corpus",
@@ -121,7 +101,30 @@ def main() -> int:
     out.mkdir(exist_ok=True)
     (out / "retrieval.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out / "retrieval.json").write_text(json.dumps({"machine": about, "results": results}, indent=2) + "\n")
-    print("\n".join(lines))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--wikiqa", type=Path, default=REPO.parent / "shared" / "data" / "wikiqa")
+    parser.add_argument("--sides", default="sbft,sbft-mined,plain,plain-mined")
+    options = parser.parse_args()
+    beir = options.wikiqa.resolve() / "beir"
+    env = {**os.environ, "WIKIQA_DIR": str(options.wikiqa.resolve()), "HF_HUB_OFFLINE": "1"}
+    about = machine()
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="sbft-bench-retrieval-") as folder:
+        workdir = Path(folder)
+        for side in options.sides.split(","):
+            print(f"running {side} ...", flush=True)
+            if side.startswith("sbft"):
+                results[side] = sbft_side(workdir, env, mined=side.endswith("mined"))
+            else:
+                results[side] = plain_side(workdir, env, beir, mined=side.endswith("mined"))
+            print(
+                f"  {side}: dev nDCG@10 {results[side]['dev']:.4f} in {results[side]['wall_s']:.0f} s",
+                flush=True,
+            )
+            write_tables(results, about)  # after every side: a stopped run keeps what it measured
     return 0
 
 
