@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sbft import run_folder
+from sbft.recipe import DOCUMENT, QUERY
 from sbft.report.plots import PLOTS, write_plots
 from sbft.report.record import RunRecord, by_dataset, main_metric, quality_metrics, read_run
 from sbft.report.tables import comparison_markdown, format_change, format_number
@@ -134,11 +135,16 @@ def _kept(record: RunRecord) -> str | None:
 
 
 def _describe_dataset(spec: dict[str, Any]) -> str:
-    columns = ", ".join(spec.get("columns") or [])
+    columns = ", ".join(spec.get("columns") or ([QUERY, DOCUMENT] if spec.get("beir") else []))
     label = f" + label `{spec['label']}`" if spec.get("label") else ""
     loss = spec.get("loss") or {}
-    loss_name = loss.get("name", "none") + (f" around {loss['inner']['name']}" if loss.get("inner") else "")
-    source = spec.get("hub") or ", ".join(
-        f"{split} `{Path(path).name}`" for split, path in (spec.get("files") or {}).items()
+    loss_name = loss.get("name", "none (evaluated only)") + (
+        f" around {loss['inner']['name']}" if loss.get("inner") else ""
     )
+    if spec.get("beir"):
+        source = f"BEIR folder `{spec['beir']}` (dev/test searched over its whole corpus)"
+    else:
+        source = spec.get("hub") or ", ".join(
+            f"{split} `{Path(path).name}`" for split, path in (spec.get("files") or {}).items()
+        )
     return f"columns ({columns}){label}; loss {loss_name}; data {source}"

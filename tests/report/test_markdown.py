@@ -120,3 +120,17 @@ def test_report_of_a_real_tiny_run(tmp_path, tiny_model, pair_score_files):
     assert "**not finished**" in text and "| sts_spearman_cosine |" in text
     for name in ("loss.png", "dev-sts.png", "base-vs-tuned.png"):
         assert_real_png(run_dir / "plots" / name)
+
+
+def test_a_beir_dataset_is_described_by_its_folder(finished_run):
+    import yaml
+
+    from sbft.report import write_report
+
+    recipe = yaml.safe_load((finished_run / "recipe.yaml").read_text())
+    recipe["datasets"] = {
+        "wikiqa": {"beir": "/data/wikiqa/beir", "loss": {"name": "MultipleNegativesRankingLoss"}}
+    }
+    (finished_run / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    text = write_report(finished_run).read_text()
+    assert "`wikiqa`: columns (query, document); loss MultipleNegativesRankingLoss; data BEIR folder" in text
