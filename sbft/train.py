@@ -33,8 +33,8 @@ from sbft.training_args import DEV_SCORE, arguments_record
 from sbft.wording import noun
 
 if TYPE_CHECKING:
-    from sbft.check import Plan
     from sbft.data import PreparedDataset
+    from sbft.plan import Plan
 
 
 @dataclass
@@ -65,7 +65,8 @@ def train(
     accelerate every process trains, and only the main one prints and writes the run folder.
     `cache` reads and writes the base model's scores in the user cache (evaluation.baseline_cache).
     """
-    from sbft.check import preflight, print_plan
+    from sbft.check import preflight
+    from sbft.plan import print_plan
 
     main = is_main_process()
     console = console if main and console else Console(quiet=not main)
@@ -258,7 +259,8 @@ def _run(
         metrics["status"] = "interrupted"
         if main:
             run_folder.write_json(run_dir / run_folder.METRICS, metrics)
-            write_report(run_dir)
+            if claim is not None:  # a real run, not the smoke run
+                write_report(run_dir)
         aside = run_dir / run_folder.REPLACED
         waiting = f"\nThe run it replaces waits in {aside} until then." if aside.is_dir() else ""
         console.print(
@@ -296,7 +298,8 @@ def _run(
         run_info.update(resolution(plan.recipe))
         run_folder.write_json(run_dir / run_folder.RUN_INFO, {**run_info, **run_folder.environment()})
         run_folder.write_json(run_dir / run_folder.TRAINING_ARGS, redact(arguments_record(args)))
-        write_report(run_dir)
+        if claim is not None:  # a real run, not the smoke run
+            write_report(run_dir)
     if claim is not None:
         claim.finish()
         _print_summary(console, metrics, run_dir, claim.keep_checkpoints, args.metric_for_best_model)
@@ -450,7 +453,8 @@ def smoke(recipe: Recipe, plan: Plan | None = None) -> SmokeResult:
 
     import torch
 
-    from sbft.check import Plan, preflight
+    from sbft.check import preflight
+    from sbft.plan import Plan
     from sbft.training_args import build_training_args
 
     started = time.perf_counter()
