@@ -200,3 +200,16 @@ def _build_embedder(spec: ModelSpec) -> SentenceTransformer:
         # Saved in the model's config: `sbft encode --prompt-name query` and `sbft search` use them.
         model.prompts = {**model.prompts, **spec.prompts}
     return model
+
+
+def weights_checksum(model: Any) -> str:
+    """A digest of every weight and buffer: the same before and after training means nothing moved."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.blake2b(digest_size=16)
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().reshape(-1).contiguous().view(torch.uint8).cpu().numpy())
+    return digest.hexdigest()

@@ -164,13 +164,13 @@ def _run(
     from sbft.evaluation import build_evaluator, check_metric_name, evaluate
     from sbft.losses import build_loss
     from sbft.mining import mine_datasets, summary
-    from sbft.models import build_model
+    from sbft.models import build_model, weights_checksum
     from sbft.report import MetricsCallback, metrics_table, write_report
 
     datasets, args, family = plan.datasets, plan.args, recipe.family
     num_labels = _num_labels(datasets)
     model = build_model(recipe.model, num_labels=num_labels)
-    base_weights = _weights_checksum(model)
+    base_weights = weights_checksum(model)
     progress.stage = "mining hard negatives, before training started"
     with args.main_process_first(desc="sbft hard-negative mining"):  # the others read its rows back
         datasets, mining = mine_datasets(
@@ -281,7 +281,7 @@ def _run(
     best_step = trainer.state.best_global_step if args.load_best_model_at_end else None
     metrics["kept_step"] = best_step or output.global_step  # whose weights the fine-tuned model has
     metrics["selected"] = "fine-tuned"
-    metrics["unchanged"] = _weights_checksum(model) == base_weights
+    metrics["unchanged"] = weights_checksum(model) == base_weights
     if metrics["unchanged"]:
         metrics["selected"] = "base"  # bit for bit the base model: nothing was fine-tuned
     elif recipe.evaluation.keep == "best" and _base_is_better(metrics, args):
@@ -506,19 +506,6 @@ class _StageTracker(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         self.progress.stage = f"the evaluation or checkpoint after training step {state.global_step}"
-
-
-def _weights_checksum(model: Any) -> str:
-    """A digest of every weight and buffer: the same before and after training means nothing moved."""
-    import hashlib
-
-    import torch
-
-    digest = hashlib.blake2b(digest_size=16)
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().reshape(-1).contiguous().view(torch.uint8).cpu().numpy())
-    return digest.hexdigest()
 
 
 class GracefulStop(TrainerCallback):

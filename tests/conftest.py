@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from tests.helpers import WORDS, sentences, write_beir, write_jsonl
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The tests' own cache (baselines, ONNX exports of read-only models): never the user's ~/.cache/sbft.
+os.environ.setdefault("SBFT_CACHE", tempfile.mkdtemp(prefix="sbft-test-cache-"))
 os.environ.setdefault("SBFT_NO_CACHE", "1")  # each test scores its own baseline (no shared cache)
 
 

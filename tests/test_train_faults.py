@@ -49,16 +49,16 @@ def claim_and_arm(*args, **kwargs):
 
 sbft.run_folder.claim = claim_and_arm
 if point == "baseline":
-    import sbft.evaluation
+    import sbft.evaluation.evaluators  # the baseline is scored through its evaluate
 
-    evaluate = sbft.evaluation.evaluate
+    evaluate = sbft.evaluation.evaluators.evaluate
 
     def hooked_evaluate(*args, **kwargs):
         if claimed:
             strike()
         return evaluate(*args, **kwargs)
 
-    sbft.evaluation.evaluate = hooked_evaluate
+    sbft.evaluation.evaluators.evaluate = hooked_evaluate
 elif point in ("training", "checkpoint"):
     from transformers import Trainer
 

@@ -5,8 +5,8 @@ minutes on a retrieval corpus), and the result is the same every time the same m
 same evaluation. It is kept in the user cache ($SBFT_CACHE, else ~/.cache/sbft: baselines/KEY.json)
 under a key made of everything the scores depend on:
 
-- the model's files (names, sizes, times: a model saved again is a new model) and the recipe's
-  model section (pooling, normalisation, length, prompts),
+- the model's weights as loaded (a digest of every tensor: a randomly initialised head never
+  hits) and the recipe's model section (pooling, normalisation, length, prompts),
 - the evaluators as built, which hold the prepared dev/test rows (texts, labels, corpus,
   relevance judgements) and every setting (batch size, similarity, dimensions, names),
 - the library versions and the device type.
@@ -26,7 +26,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from sbft.files import cache_root, folder_fingerprint, write_json
+from sbft.files import cache_root, write_json
 
 FORMAT = 1
 """Part of every key: a change in what is cached, or how, makes older entries unreachable."""
@@ -70,12 +70,13 @@ def baseline_cache(model_spec: Any, model: Any, evaluators: list[Any]) -> Baseli
     import torch
     import transformers
 
-    from sbft.inference.locations import model_folder
+    from sbft.models import weights_checksum
 
-    folder = model_folder(model_spec.name)
     identity = {
         "format": FORMAT,
-        "model_files": folder_fingerprint(folder) if folder else model_spec.name,
+        # The weights as loaded, not the files: a head that sbft adds with random values (a
+        # cross-encoder from a plain transformer) is another model on every run, never a stale hit.
+        "weights": weights_checksum(model),
         "model_spec": canonical(model_spec),
         "device": str(getattr(model, "device", "cpu")).split(":")[0],
         "versions": [sentence_transformers.__version__, transformers.__version__, torch.__version__],

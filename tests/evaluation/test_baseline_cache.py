@@ -70,7 +70,17 @@ def test_a_changed_row_or_model_evaluates_again(
     counted.clear()
     weights = model_copy / "model.safetensors"
     stat = weights.stat()
-    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the model saved again
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # saved again, the same weights
+    result, _ = run(cli, recipe, run_dir)
+    assert "baseline: cached" in result.stdout and counted == []  # the key is the weights, not the files
+
+    counted.clear()
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(weights)
+    name = next(iter(tensors))
+    tensors[name] = tensors[name] + 0.01  # other weights
+    save_file(tensors, weights)
     result, _ = run(cli, recipe, run_dir)
     assert "baseline: cached" not in result.stdout and len(counted) == 2
 

@@ -135,7 +135,9 @@ def test_train_runs_the_smoke_first_and_the_model_is_the_same_without_it(cli, re
     with_smoke, without = metrics[False], metrics[True]
     for section in ("baseline_dev", "final_dev"):
         assert with_smoke[section] == without[section]
-    assert with_smoke["selected"] == "fine-tuned" and with_smoke["unchanged"] is False
+    # Training moved the weights, and both runs chose alike (which model wins on a tiny random head is
+    # not the point here).
+    assert with_smoke["unchanged"] is False and with_smoke["selected"] == without["selected"]
 
 
 def test_a_run_that_changed_no_weight_saves_the_base_and_says_so(cli, recipe_file, tmp_path):
