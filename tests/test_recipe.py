@@ -147,6 +147,27 @@ def test_exponent_floats_are_numbers(tmp_path):
     assert recipe.training["learning_rate"] == 2e-5
 
 
+def test_pairs_from_labels_rules(tmp_path):
+    labelled = {
+        "files": {"train": "train.tsv"},
+        "pairs_from_labels": {"query": "Question", "document": "Sentence", "label": "Label"},
+        "columns": ["query", "positive", "negative"],
+        "loss": "MultipleNegativesRankingLoss",
+    }
+    recipe = load_recipe(write(tmp_path, {**MINIMAL, "datasets": {"qa": labelled}}))
+    assert recipe.datasets["qa"].pairs_from_labels.hard_negatives == 1
+    for change, message in (
+        ({"columns": ["Question", "Sentence"]}, "makes the columns query, positive, negative, not Question"),
+        ({"label": "Label"}, "label 'Label' is read by pairs_from_labels"),
+        (
+            {"pairs_from_labels": {**labelled["pairs_from_labels"], "hard_negatives": -1}},
+            "cannot be negative",
+        ),
+    ):
+        error = error_of(tmp_path, {**MINIMAL, "datasets": {"qa": {**labelled, **change}}})
+        assert message in str(error) and error.where.startswith("datasets.qa.pairs_from_labels")
+
+
 def test_a_beir_dataset_reads_query_and_document(tmp_path):
     recipe = load_recipe(
         write(
@@ -195,24 +216,3 @@ def test_evaluation_and_prompt_rules(tmp_path):
     assert error.where == "model.prompts.querry" and "'query'" in error.fix
     crossed = {**model, "type": "cross-encoder"}
     assert error_of(tmp_path, {**MINIMAL, "model": crossed}).where == "model.prompts"
-
-
-def test_pairs_from_labels_rules(tmp_path):
-    labelled = {
-        "files": {"train": "train.tsv"},
-        "pairs_from_labels": {"query": "Question", "document": "Sentence", "label": "Label"},
-        "columns": ["query", "positive", "negative"],
-        "loss": "MultipleNegativesRankingLoss",
-    }
-    recipe = load_recipe(write(tmp_path, {**MINIMAL, "datasets": {"qa": labelled}}))
-    assert recipe.datasets["qa"].pairs_from_labels.hard_negatives == 1
-    for change, message in (
-        ({"columns": ["Question", "Sentence"]}, "makes the columns query, positive, negative, not Question"),
-        ({"label": "Label"}, "label 'Label' is read by pairs_from_labels"),
-        (
-            {"pairs_from_labels": {**labelled["pairs_from_labels"], "hard_negatives": -1}},
-            "cannot be negative",
-        ),
-    ):
-        error = error_of(tmp_path, {**MINIMAL, "datasets": {"qa": {**labelled, **change}}})
-        assert message in str(error) and error.where.startswith("datasets.qa.pairs_from_labels")
