@@ -1,5 +1,5 @@
 # make install   virtual environment + sbft with its dependencies (torch pinned to the CPU build)
-# make demo      fine-tune the quickstart recipe (offline, about two minutes on 2 cores)
+# make demo      fine-tune the quickstart recipe into runs/demo (offline; a few minutes on 2 cores)
 # make test      the whole test suite (CI runs this)
 # make test-fast the tests not marked slow (a few minutes)
 # make lint      ruff, and import-linter's architecture contracts
