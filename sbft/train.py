@@ -236,6 +236,9 @@ def _run(
     if recipe.evaluation.patience:
         watchers.append(EarlyStoppingCallback(early_stopping_patience=recipe.evaluation.patience))
     progress.stage = "setting up the trainer, before training started"
+    from sbft.sampling import bind_tokenizer
+
+    bind_tokenizer(args.batch_sampler, model)  # length-grouped batches measure rows in its tokens
     trainer = family.import_class("trainer")(
         model=model,
         args=args,

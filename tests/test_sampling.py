@@ -119,3 +119,21 @@ def test_default_batch_sampler(recipe_file, loss, expected):
         changes["datasets__sts__label"] = None
         changes["datasets__sts__label_range"] = None
     assert resolve_training(load_recipe(recipe_file(**changes)))["batch_sampler"] == expected
+
+
+def test_rows_are_measured_by_their_longest_text_in_the_models_tokens(tiny_model):
+    from sentence_transformers import SentenceTransformer
+
+    from sbft.sampling import bind_tokenizer
+
+    model = SentenceTransformer(str(tiny_model))
+    argument = LengthGrouped()
+    bind_tokenizer(argument, model)
+    data = Dataset.from_dict({"a": ["a dog", "the man plays the guitar"], "b": ["a man sings today", "x"]})
+    made = argument(data, batch_size=2, drop_last=False, seed=1)
+    tokens = [
+        len(model.tokenizer(text, add_special_tokens=False)["input_ids"])
+        for text in ("a man sings today", "the man plays the guitar")
+    ]
+    assert made.lengths == tokens
+    bind_tokenizer("batch_sampler", model)  # other samplers: nothing to bind
