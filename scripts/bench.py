@@ -573,8 +573,8 @@ def _train_goals(
         "run, the base model's dev and test evaluations (--no-cache), the test evaluation of the result, "
         "the run folder and report.md. The length-grouped side finds the base model's scores in the "
         "baseline cache, written by an untimed run of the same recipe with another learning rate "
-        "(`sbft train` keys them by the model's files, the evaluation data and settings, not by the "
-        "training settings).",
+        "(`sbft train` keys them by the weights as loaded, the evaluation data and settings, not by "
+        "the training settings).",
     ]
     return goals, notes
 
