@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from sbft.beir import RetrievalSplit, read_beir
 from sbft.errors import SbftError
 from sbft.families import DEFAULT, Family, LabelKind, LossInfo
-from sbft.file_errors import check_data_file, encoding_error, json_error, reader_logs_silenced
-from sbft.files import format_of, reader_options
+from sbft.file_errors import check_data_file, data_format, encoding_error, json_error, reader_logs_silenced
+from sbft.files import reader_options
 from sbft.labelled_pairs import pairs_from_labels
 from sbft.losses import effective_info
 from sbft.recipe import SPLITS, DatasetSpec
@@ -167,13 +167,9 @@ def _load_raw(name: str, spec: DatasetSpec, wanted: tuple[str, ...]) -> dict[str
         check_data_file(path, f"the {split} file", f"{where}.files.{split}")
     result = {}
     for split, path in files.items():
-        file_format = format_of(path, spec.format)
-        if file_format is None:
-            raise SbftError(
-                f"cannot tell the format of '{path}' from its extension",
-                where=f"{where}.files.{split}",
-                fix="Set 'format:' to csv, json or parquet.",
-            )
+        file_format = data_format(
+            path, spec.format, f"{where}.files.{split}", fix="Set 'format:' to csv, json or parquet."
+        )
         options = reader_options(path, spec.loader_args)
         try:
             with reader_logs_silenced():

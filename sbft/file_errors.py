@@ -18,8 +18,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sbft.errors import SbftError
+from sbft.files import FILE_FORMATS, format_of
 
-DATA_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
+
+def data_format(path: str | Path, explicit: str | None, where: str | None, fix: str) -> str:
+    """The datasets builder that reads `path` (`explicit` when given), or an error saying so."""
+    file_format = format_of(path, explicit)
+    if file_format is None:
+        raise SbftError(f"cannot tell the format of '{path}' from its extension", where=where, fix=fix)
+    return file_format
 
 
 def check_data_file(path: str | Path, what: str, where: str) -> None:
@@ -31,12 +38,12 @@ def check_data_file(path: str | Path, what: str, where: str) -> None:
     if file.is_file():
         return
     if file.is_dir():
-        inside = sorted(p.name for p in file.iterdir() if p.suffix.lower() in DATA_SUFFIXES)
+        inside = sorted(p.name for p in file.iterdir() if p.suffix.lower() in FILE_FORMATS)
         example = f", e.g. '{file / inside[0]}'" if inside else ""
         raise SbftError(
             f"{what} '{path}' is a folder, not a file",
             where=where,
-            fix=f"Name a data file inside it{example} ({', '.join(s[1:] for s in DATA_SUFFIXES)}).",
+            fix=f"Name a data file inside it{example} ({', '.join(s[1:] for s in FILE_FORMATS)}).",
         )
     try:
         os.stat(file)

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from sbft.beir import CORPUS, QRELS, QUERIES, read_beir
 from sbft.columns import ID_NAME, looks_like_ids
 from sbft.errors import SbftError
-from sbft.file_errors import check_data_file
-from sbft.files import FILE_FORMATS, format_of, reader_options
+from sbft.file_errors import check_data_file, data_format
+from sbft.files import FILE_FORMATS, reader_options
 from sbft.recipe import SPLITS
 
 if TYPE_CHECKING:
@@ -108,13 +108,7 @@ def inspect_beir(folder: Path) -> BeirInspection:
 def inspect_file(path: Path) -> Inspection:
     """Read a sample of a csv/tsv/json(l)/parquet file and tell each column's kind."""
     check_data_file(path, "the data file", "data")
-    file_format = format_of(path)
-    if file_format is None:
-        raise SbftError(
-            f"cannot tell the format of '{path.name}' from its extension",
-            where="data",
-            fix=f"sbft reads {', '.join(FILE_FORMATS)} files.",
-        )
+    file_format = data_format(path, None, "data", fix=f"sbft reads {', '.join(FILE_FORMATS)} files.")
     loader_args = _csv_options(path) if file_format == "csv" else {}
     try:
         frame = _read_sample(path, file_format, loader_args)

@@ -34,7 +34,8 @@ from typing import Any
 
 from sbft.beir import CORPUS, QRELS, qrels_path
 from sbft.errors import SbftError, did_you_mean
-from sbft.files import FILE_FORMATS, format_of
+from sbft.file_errors import data_format
+from sbft.files import FILE_FORMATS
 from sbft.recipe import SPLITS, DatasetSpec
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
@@ -241,12 +242,7 @@ def _pick_file(folder: Path, split: str) -> Path:
 
 
 def _from_file(path: Path, options: DataOptions, notes: list[str]) -> EvalData:
-    file_format = format_of(path, options.format)
-    if file_format is None:
-        raise SbftError(
-            f"cannot tell the format of '{path}' from its extension",
-            fix="Give it with --format csv, json or parquet.",
-        )
+    data_format(path, options.format, None, fix="Give it with --format csv, json or parquet.")  # fail early
     columns, label, loader_args = options.columns, options.label, options.loader_args
     if columns is None:
         columns, label, loader_args = _guess_columns(path, options)

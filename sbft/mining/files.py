@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from sbft.errors import SbftError
 from sbft.families import BI_ENCODER
-from sbft.file_errors import check_data_file, reader_logs_silenced
-from sbft.files import atomic_file, check_output, format_of, reader_options
+from sbft.file_errors import check_data_file, data_format, reader_logs_silenced
+from sbft.files import atomic_file, check_output, reader_options
 from sbft.mining.negatives import MiningStats, load_for_mining, mine_negatives
 from sbft.recipe import MineSpec
 
@@ -69,13 +69,7 @@ def read_pairs(path: str, columns: list[str] | None = None) -> Dataset:
     if not Path(path).exists() and not Path(path).is_symlink():
         raise SbftError(f"the pairs file '{path}' does not exist", where="pairs", fix="Check the path.")
     check_data_file(path, "the pairs file", "pairs")
-    file_format = format_of(path)
-    if file_format is None:
-        raise SbftError(
-            f"cannot tell the format of '{path}' from its extension",
-            where="pairs",
-            fix="Give a .csv, .tsv, .jsonl or .parquet file.",
-        )
+    file_format = data_format(path, None, "pairs", fix="Give a .csv, .tsv, .jsonl or .parquet file.")
     try:
         with reader_logs_silenced():
             data = datasets.load_dataset(
