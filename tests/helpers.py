@@ -89,3 +89,30 @@ def wikiqa_tsv(path: Path, questions: int, seed: int) -> Path:
             lines.append(f'Q{row}\t{question}?\tS{row}\t"{sentence} said "yes\t{label}')
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def write_sts_recipe(
+    folder: Path,
+    model: Path,
+    training: dict,
+    *,
+    label_range: list[float] | None = None,
+    evaluation: dict | None = None,
+) -> Path:
+    """folder/recipe.yaml: `model` on folder's train.csv and dev.csv (sentence1, sentence2, score),
+    CoSENTLoss, with these training settings."""
+    import yaml
+
+    dataset = {
+        "files": {"train": "train.csv", "dev": "dev.csv"},
+        "columns": ["sentence1", "sentence2"],
+        "label": "score",
+        **({"label_range": label_range} if label_range else {}),
+        "loss": "CoSENTLoss",
+    }
+    recipe = {"model": {"name": str(model)}, "datasets": {"sts": dataset}, "training": training}
+    if evaluation is not None:
+        recipe["evaluation"] = evaluation
+    path = folder / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    return path

@@ -11,9 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
-from tests.helpers import run_sbft, sentences
+from tests.helpers import run_sbft, sentences, write_sts_recipe
 
 
 def long_recipe(tmp_path: Path, tiny_model: Path) -> Path:
@@ -22,27 +20,8 @@ def long_recipe(tmp_path: Path, tiny_model: Path) -> Path:
         rows = zip(sentences(count, 1), sentences(count, 2), strict=True)
         lines = ["sentence1,sentence2,score", *(f"{a},{b},{rng.randint(0, 5)}" for a, b in rows)]
         (tmp_path / f"{split}.csv").write_text("\n".join(lines) + "\n")
-    recipe = {
-        "model": {"name": str(tiny_model)},
-        "datasets": {
-            "sts": {
-                "files": {"train": "train.csv", "dev": "dev.csv"},
-                "columns": ["sentence1", "sentence2"],
-                "label": "score",
-                "loss": "CoSENTLoss",
-            }
-        },
-        "training": {
-            "per_device_train_batch_size": 8,
-            "num_train_epochs": 2,
-            "eval_strategy": "steps",
-            "eval_steps": 15,
-            "logging_steps": 15,
-        },
-    }
-    path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe))
-    return path
+    training = {"per_device_train_batch_size": 8, "num_train_epochs": 2, "eval_strategy": "steps"}
+    return write_sts_recipe(tmp_path, tiny_model, training | {"eval_steps": 15, "logging_steps": 15})
 
 
 def test_interrupt_then_resume(tmp_path, tiny_model):

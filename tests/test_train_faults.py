@@ -20,10 +20,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from sbft import run_folder
-from tests.helpers import sentences
+from tests.helpers import sentences, write_sts_recipe
 from tests.test_run_folder import USER_FILES, snapshot, user_files, write_user_files
 
 DRIVER = r"""
@@ -110,23 +109,8 @@ def recipe(tmp_path: Path, tiny_model: Path) -> Path:
         text = "sentence1,sentence2,score\n" + "".join(f"{a},{b},{i % 6}\n" for i, (a, b) in enumerate(rows))
         (tmp_path / f"{split}.csv").write_text(text)
     training = {"per_device_train_batch_size": 8, "max_steps": 6, "save_steps": 2, "eval_steps": 2}
-    recipe = {
-        "model": {"name": str(tiny_model)},
-        "datasets": {
-            "sts": {
-                "files": {"train": "train.csv", "dev": "dev.csv"},
-                "columns": ["sentence1", "sentence2"],
-                "label": "score",
-                "label_range": [0, 5],
-                "loss": "CoSENTLoss",
-            }
-        },
-        "training": {**training, "eval_strategy": "steps", "logging_steps": 1},
-        "evaluation": {"test": False},
-    }
-    path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe))
-    return path
+    training |= {"eval_strategy": "steps", "logging_steps": 1}
+    return write_sts_recipe(tmp_path, tiny_model, training, label_range=[0, 5], evaluation={"test": False})
 
 
 def final_dev(run_dir: Path) -> dict[str, float]:

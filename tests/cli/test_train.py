@@ -271,34 +271,16 @@ def seed_run(tmp_path_factory, tiny_model):
     from typer.testing import CliRunner
 
     from sbft.cli import app
-    from tests.helpers import sentences
+    from tests.helpers import sentences, write_sts_recipe
 
     folder = tmp_path_factory.mktemp("seed")
     for split, count in (("train", 16), ("dev", 8)):
         rows = zip(sentences(count, 1), sentences(count, 2), strict=True)
         text = "sentence1,sentence2,score\n" + "".join(f"{a},{b},{i % 6}\n" for i, (a, b) in enumerate(rows))
         (folder / f"{split}.csv").write_text(text)
-    recipe = {
-        "model": {"name": str(tiny_model)},
-        "datasets": {
-            "sts": {
-                "files": {"train": "train.csv", "dev": "dev.csv"},
-                "columns": ["sentence1", "sentence2"],
-                "label": "score",
-                "label_range": [0, 5],
-                "loss": "CoSENTLoss",
-            }
-        },
-        "training": {
-            "per_device_train_batch_size": 8,
-            "max_steps": 2,
-            "save_steps": 1,
-            "eval_strategy": "steps",
-        }
-        | {"eval_steps": 1, "logging_steps": 1},
-        "evaluation": {"test": False},
-    }
-    (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    training = {"per_device_train_batch_size": 8, "max_steps": 2, "save_steps": 1, "eval_strategy": "steps"}
+    training |= {"eval_steps": 1, "logging_steps": 1}
+    write_sts_recipe(folder, tiny_model, training, label_range=[0, 5], evaluation={"test": False})
     result = CliRunner().invoke(
         app,
         ["train", str(folder / "recipe.yaml"), "-o", str(folder / "run"), "--keep-checkpoints", "--no-smoke"],

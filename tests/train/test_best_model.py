@@ -6,9 +6,7 @@ import json
 import random
 from pathlib import Path
 
-import yaml
-
-from tests.helpers import WORDS, run_sbft, sentences
+from tests.helpers import WORDS, run_sbft, sentences, write_sts_recipe
 
 
 def edited(sentence: str, changes: int, rng: random.Random) -> str:
@@ -32,20 +30,9 @@ def write_split(path: Path, count: int, seed: int, inverted: bool) -> None:
 def test_regression_keeps_the_base_model_and_says_so(tmp_path, tiny_model):
     write_split(tmp_path / "train.csv", 96, 1, inverted=True)  # teaches the opposite of dev
     write_split(tmp_path / "dev.csv", 40, 2, inverted=False)
-    recipe = {
-        "model": {"name": str(tiny_model)},
-        "datasets": {
-            "sts": {
-                "files": {"train": "train.csv", "dev": "dev.csv"},
-                "columns": ["sentence1", "sentence2"],
-                "label": "score",
-                "loss": "CoSENTLoss",
-            }
-        },
-        # A learning rate this high wrecks the model whatever the machine's arithmetic.
-        "training": {"learning_rate": 1.0, "num_train_epochs": 2, "per_device_train_batch_size": 16},
-    }
-    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    # A learning rate this high wrecks the model whatever the machine's arithmetic.
+    training = {"learning_rate": 1.0, "num_train_epochs": 2, "per_device_train_batch_size": 16}
+    write_sts_recipe(tmp_path, tiny_model, training)
     result = run_sbft("train", str(tmp_path / "recipe.yaml"), "-o", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr + result.stdout
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
