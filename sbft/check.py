@@ -19,7 +19,7 @@ from sbft.columns import FIRST_COLUMN, ID_NAME, ID_VALUE, LATER_COLUMN
 from sbft.errors import SbftError
 from sbft.plan import Plan, print_plan
 from sbft.recipe import LossSpec, ModelSpec, Recipe, check_type
-from sbft.training_args import innermost
+from sbft.training_args import DEV_SCORE, innermost
 from sbft.wording import noun
 
 if TYPE_CHECKING:
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 def preflight(recipe: Recipe) -> Plan:
     """Check a recipe against its data without loading the model; raise SbftError on problems."""
+    from sbft.adapters import check_adapter
+    from sbft.adapters import settings as adapter_settings
     from sbft.data import load_datasets
     from sbft.evaluation import evaluator_kind
     from sbft.losses import check_loss_args
@@ -41,6 +43,8 @@ def preflight(recipe: Recipe) -> Plan:
         if spec.loss is not None:
             check_loss_args(spec.loss, f"datasets.{name}.loss", recipe.family)
             _check_loss_arg_types(spec.loss, f"datasets.{name}.loss", recipe.family)
+    if recipe.model.adapter is not None:
+        check_adapter(recipe.model.adapter, recipe.family)
     check_model_reference(recipe.model.name, recipe.model.trust_remote_code)
     _check_miners(recipe)
     _check_max_seq_length(recipe.model)
@@ -64,9 +68,13 @@ def preflight(recipe: Recipe) -> Plan:
         settings = resolve_training(recipe, dev_evaluated=False)  # no dev score to pick a model by
         args = build_training_args(settings, recipe.family)
     _check_deciding_metric(recipe, settings)
+    _check_merge_base(recipe, settings, datasets)
     _check_trackers(settings)
     resolved = resolve_recipe(recipe, settings, args.world_size)
     plan = Plan(recipe=resolved, settings=settings, args=args, datasets=datasets)
+    if recipe.model.adapter is not None:
+        resolved.model.adapter = adapter_settings(recipe.model.adapter)  # the defaults, made explicit
+        plan.adapter_parameters = _adapter_parameters(recipe.model)
     plan.warnings = [_no_evaluator(prepared) for prepared in unevaluated]
     plan.warnings += [w for prepared in datasets.values() for w in _warnings(prepared, plan)]
     plan.warnings += _schedule_warnings(plan)
@@ -100,6 +108,44 @@ def _check_deciding_metric(recipe: Recipe, settings: dict[str, Any]) -> None:
                 fix="Give a dataset a dev split that an evaluator fits, with evaluation each epoch "
                 "(the default), or remove it.",
             )
+
+
+def _check_merge_base(recipe: Recipe, settings: dict[str, Any], datasets: dict[str, PreparedDataset]) -> None:
+    """evaluation.merge_base mixes models with mergekit and scores each mix with the dev evaluators:
+    all three must be there, said before anything loads."""
+    if recipe.evaluation.merge_base is None:
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("mergekit") is None:
+        raise SbftError(
+            "merge_base mixes the base and fine-tuned models with mergekit, which is not installed",
+            where="evaluation.merge_base",
+            fix="Install it with sbft's merge extra: pip install 'sbft[merge]'; or remove merge_base.",
+        )
+    if not hasattr(recipe.family.import_class("model"), "merge"):
+        raise SbftError(
+            "this sentence-transformers cannot merge models (SentenceTransformer.merge came in 6.2)",
+            where="evaluation.merge_base",
+            fix="pip install 'sbft[merge]' installs a version that can; or remove merge_base.",
+        )
+    from sbft.evaluation import evaluator_kind
+
+    if not any("dev" in p.splits and evaluator_kind(p, "dev") != "none" for p in datasets.values()):
+        raise SbftError(
+            "merge_base scores each mix on dev, and no dataset has a dev split that an evaluator fits",
+            where="evaluation.merge_base",
+            fix="Give a dataset a dev split (files: {dev: ...}), or remove merge_base.",
+        )
+    metric = (settings.get("metric_for_best_model") or DEV_SCORE).removeprefix("eval_")
+    if metric == "loss" or metric.endswith("_loss"):
+        raise SbftError(
+            f"merge_base scores each mix with the dev evaluators, which do not compute the trainer's "
+            f"{metric} that evaluation.metric names",
+            where="evaluation.merge_base",
+            fix="Name an evaluator's metric in evaluation.metric (e.g. sts_spearman_cosine), or remove "
+            "merge_base.",
+        )
 
 
 def _no_evaluator(prepared: PreparedDataset) -> str:
@@ -141,6 +187,36 @@ def _check_max_seq_length(model: ModelSpec) -> None:
             where="model.max_seq_length",
             fix=f"Use at most {limit}, or remove it to keep the model's own length.",
         )
+
+
+def _adapter_parameters(model: ModelSpec) -> tuple[int, int] | None:
+    """(trainable, total) parameters of the model's transformer with the adapter, from its config
+    alone (a local folder, or a hub id in the local cache); None when there is none at hand."""
+    from sbft.adapters import parameter_counts
+    from sbft.models import resolve_model_path
+
+    folder = _transformer_folder(Path(resolve_model_path(model.name)))
+    if folder is None:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(model.name, "config.json")
+        folder = Path(cached).parent if isinstance(cached, str) else None
+    if folder is None:
+        return None
+    return parameter_counts(folder, model.adapter or {}, model.family, model.num_labels)
+
+
+def _transformer_folder(folder: Path) -> Path | None:
+    """The folder of a local model's transformer: itself, or in a saved sentence-transformers
+    folder its transformer module's; None for a hub id."""
+    try:
+        if (folder / "modules.json").is_file():
+            for module in json.loads((folder / "modules.json").read_text(encoding="utf-8")):
+                if str(module.get("type", "")).endswith("Transformer"):
+                    return folder / module.get("path", "")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return folder if (folder / "config.json").is_file() else None
 
 
 def _transformer_config(folder: Path) -> dict[str, Any] | None:
@@ -238,6 +314,11 @@ def _schedule_warnings(plan: Plan) -> list[str]:
             f"warm-up ({warmup} {noun(warmup, 'step')}) covers all {total} {noun(total, 'step')}: "
             "the learning rate never reaches "
             f"{args.learning_rate:g}{only}; lower warmup_steps"
+        )
+    if plan.recipe.model.adapter is not None and args.learning_rate < 1e-4:
+        found.append(
+            f"learning_rate {args.learning_rate:g} is low for a LoRA adapter, which starts at zero and "
+            "usually trains at 1e-4 to 1e-3 (set training.learning_rate)"
         )
     return found
 

@@ -9,6 +9,7 @@ package ships, so the default recipes never touch the network.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.util
 import json
@@ -18,12 +19,14 @@ import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sbft import adapters
 from sbft.errors import SbftError
 from sbft.families import Family, family_of_folder
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder, SentenceTransformer
 
+    from sbft.adapters import BaseModel
     from sbft.recipe import ModelSpec
 
 PACKAGED_MODELS = {
@@ -64,12 +67,32 @@ def load_model(
     head; `options` go to the model class (num_labels, max_length...).
     """
     path = resolve_model_path(name)
+    if adapters.is_adapter_folder(path):
+        return _load_adapter_folder(Path(path), trust_remote_code, device)
     options.update(check_model_reference(name, trust_remote_code))
     model_class = (family or detect_family(name)).import_class("model")
     try:
         return model_class(path, trust_remote_code=trust_remote_code, device=device, **options)
     except Exception as exc:  # the ecosystem raises many types; all mean "cannot load"
         raise _load_error(name, exc) from None
+
+
+def _load_adapter_folder(folder: Path, trust_remote_code: bool, device: str | None) -> Any:
+    """An adapter saved by sbft train: its base model rebuilt as the recipe built it, with the
+    adapter merged in (a plain model from then on: as fast as the base, exportable)."""
+    base = dataclasses.replace(adapters.read_base(folder), trust_remote_code=trust_remote_code)
+    adapters.require_peft(where="model")
+    try:
+        model = build_model(base)
+    except SbftError as error:
+        raise SbftError(
+            f"cannot load the base model of the adapter in '{folder}': {error.what}", fix=error.fix
+        ) from None
+    try:
+        adapters.load_adapter(model, folder)
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        raise _load_error(str(folder), exc) from None
+    return model.to(device) if device else model
 
 
 def check_model_reference(name: str, trust_remote_code: bool = False) -> dict[str, Any]:
@@ -164,7 +187,7 @@ def _load_error(name: str, exc: Exception) -> SbftError:
     )
 
 
-def build_model(spec: ModelSpec, num_labels: int = 1) -> SentenceTransformer | CrossEncoder:
+def build_model(spec: ModelSpec | BaseModel, num_labels: int = 1) -> SentenceTransformer | CrossEncoder:
     """The base model of a recipe; `num_labels` (a scoring head's outputs) when the recipe leaves it open."""
     if spec.family.makes_embeddings:
         return _build_embedder(spec)
@@ -177,7 +200,7 @@ def build_model(spec: ModelSpec, num_labels: int = 1) -> SentenceTransformer | C
     )
 
 
-def _build_embedder(spec: ModelSpec) -> SentenceTransformer:
+def _build_embedder(spec: ModelSpec | BaseModel) -> SentenceTransformer:
     """An embedding model with the pooling, normalisation, length and prompts the recipe asks for."""
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
 

@@ -27,6 +27,8 @@ class Plan:
     args: TrainingArguments
     datasets: dict[str, PreparedDataset]
     warnings: list[str] = field(default_factory=list)
+    adapter_parameters: tuple[int, int] | None = None
+    """With model.adapter: (trainable, total) parameters of the transformer, counted from its config."""
 
     @property
     def trained(self) -> dict[str, PreparedDataset]:
@@ -80,6 +82,8 @@ def print_plan(plan: Plan, console: Console) -> None:
             highlight=False,
             soft_wrap=True,
         )
+    if recipe.model.adapter is not None:
+        console.print(f"  {_adapter_line(plan)}", highlight=False, soft_wrap=True)
     for line in _evaluation_lines(plan):
         console.print(f"  {line}", highlight=False, soft_wrap=True)
     for line in _mining_lines(plan):
@@ -111,6 +115,30 @@ def print_plan(plan: Plan, console: Console) -> None:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
 
 
+def _adapter_line(plan: Plan) -> str:
+    """'adapter lora r 16: 147,456 trainable of 22.9M parameters (0.65%)': only the adapter trains."""
+    from sbft.adapters import describe, settings
+
+    adapter = plan.recipe.model.adapter or {}
+    shipped = (
+        "merged into model/, the adapter alone in adapter/"
+        if settings(adapter)["merge"]
+        else ("the adapter alone in model/")
+    )
+    if plan.adapter_parameters is None:
+        return f"adapter {describe(adapter)}: only its weights train; saved {shipped}"
+    trainable, total = plan.adapter_parameters
+    return (
+        f"adapter {describe(adapter)}: {trainable:,} trainable of {_millions(total)} parameters "
+        f"({100 * trainable / total:.2f}%); saved {shipped}"
+    )
+
+
+def _millions(count: int) -> str:
+    """22.9M; a small count in full (27,936), where 0.0M would say nothing."""
+    return f"{count / 1e6:.1f}M" if count >= 1e6 else f"{count:,}"
+
+
 def _evaluation_lines(plan: Plan) -> list[str]:
     """Prompts, the metric that picks the best model, early stopping, Matryoshka sizes."""
     recipe, lines = plan.recipe, []
@@ -125,7 +153,26 @@ def _evaluation_lines(plan: Plan) -> list[str]:
         )
     if recipe.evaluation_dims:
         lines.append(f"also evaluated at dimensions {', '.join(map(str, recipe.evaluation_dims))}")
+    if recipe.evaluation.merge_base is not None:
+        lines.append(_merge_line(plan))
     return lines
+
+
+def _merge_line(plan: Plan) -> str:
+    """evaluation.merge_base: the mixes tried after training, and what they compete with."""
+    from sbft.evaluation.merge_base import merge_ratios
+    from sbft.training_args import DEV_SCORE
+
+    evaluation = plan.recipe.evaluation
+    ratios = ", ".join(f"{ratio:g}" for ratio in merge_ratios(evaluation.merge_base))
+    rivals = "the fine-tuned model" + (
+        " and the base model" if evaluation.keep == "best" and evaluation.baseline else ""
+    )
+    metric = plan.args.metric_for_best_model or DEV_SCORE
+    return (
+        f"merge_base: after training, base and fine-tuned weights mixed at {ratios} (the fine-tuned "
+        f"model's share) compete with {rivals} on dev {metric}; the best is saved"
+    )
 
 
 def _mining_lines(plan: Plan) -> list[str]:

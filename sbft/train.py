@@ -25,6 +25,7 @@ from transformers import TrainerCallback
 
 from sbft import run_folder
 from sbft.errors import SbftError
+from sbft.evaluation.merge_base import BASE, TUNED, MergeChoice
 from sbft.quiet import quiet_libraries
 from sbft.recipe import Recipe, dump_recipe, load_recipe, redact
 from sbft.recipe.dump import resolution
@@ -170,6 +171,11 @@ def _run(
     datasets, args, family = plan.datasets, plan.args, recipe.family
     num_labels = _num_labels(datasets)
     model = build_model(recipe.model, num_labels=num_labels)
+    base_state = _weights_copy(model) if recipe.evaluation.merge_base else None  # the mixes' base
+    if recipe.model.adapter is not None:  # only the adapter trains: every base weight is frozen
+        from sbft import adapters
+
+        adapters.attach(model, recipe.model.adapter, seed=args.seed)
     base_weights = weights_checksum(model)
     progress.stage = "mining hard negatives, before training started"
     with args.main_process_first(desc="sbft hard-negative mining"):  # the others read its rows back
@@ -250,6 +256,8 @@ def _run(
     )
     # Our callback prints the logs; the trainer's own printers would repeat them as raw dicts.
     trainer.remove_callback(PrinterCallback)
+    if recipe.model.adapter is not None:  # checkpoints hold the adapter only: resume and best model
+        adapters.bind_trainer(trainer)
     trainer.remove_callback(ProgressCallback)
     _tensorboard_into(trainer, run_dir / run_folder.TENSORBOARD)
     progress.stage = "training"
@@ -287,15 +295,30 @@ def _run(
     metrics["unchanged"] = weights_checksum(model) == base_weights
     if metrics["unchanged"]:
         metrics["selected"] = "base"  # bit for bit the base model: nothing was fine-tuned
-    elif recipe.evaluation.keep == "best" and _base_is_better(metrics, args):
-        # Fine-tuning made the dev score worse: ship the base model, and say so loudly.
-        metrics["fine_tuned_dev"], metrics["fine_tuned_test"] = metrics["final_dev"], metrics["test"]
-        metrics["final_dev"], metrics["test"] = metrics["baseline_dev"], metrics["baseline_test"]
-        metrics["selected"] = "base"
-        model = build_model(recipe.model, num_labels=num_labels)
+    else:
+        if recipe.evaluation.merge_base:
+            progress.stage = "merging with the base model, after training"
+        base = _BaseModel(lambda: build_model(recipe.model, num_labels=num_labels), base_state)
+        choice = _choose_shipped(recipe, args, metrics, model, base, dev_evaluator, say)
+        if choice.chosen != TUNED:  # the fine-tuned model's scores stay in the report
+            metrics["fine_tuned_dev"], metrics["fine_tuned_test"] = metrics["final_dev"], metrics["test"]
+        if choice.chosen == BASE:
+            # Fine-tuning made the dev score worse: ship the base model, and say so loudly.
+            metrics["final_dev"], metrics["test"] = metrics["baseline_dev"], metrics["baseline_test"]
+            metrics["selected"] = "base"
+            model = base.get()
+        elif choice.model is not None:  # a mix of the two: the test split is scored on it
+            model = choice.model
+            metrics["final_dev"], metrics["test"] = choice.dev[choice.chosen], evaluate(test_evaluator, model)
+            metrics["selected"] = f"merged {choice.chosen:g}"
+        if recipe.evaluation.merge_base:
+            metrics["merge_base"] = choice.record()
+        progress.stage = "the final evaluation and save"
     metrics["status"] = "finished"
     if main:
-        run_folder.save_model_atomically(model, run_dir)
+        run_folder.save_model_atomically(
+            model, run_dir, base=recipe.model, written=recipe.written.get(("model", "name"))
+        )
         run_folder.write_json(run_dir / run_folder.METRICS, metrics)
         run_info = {"wall_time_s": round(time.perf_counter() - started, 2), **_distribution(plan)}
         run_info.update(resolution(plan.recipe))
@@ -368,12 +391,28 @@ def _print_summary(
             highlight=False,
             soft_wrap=True,
         )
+    if metrics.get("merge_base"):
+        console.print(_merge_line(metrics["merge_base"]), highlight=False, soft_wrap=True)
     console.print(
         f"[bold green]saved[/] {run_dir / run_folder.MODEL} ({metrics['selected']} model); "
         f"report {run_dir / run_folder.REPORT}; run folder {_megabytes(run_folder.folder_size(run_dir))}"
         + (" with its checkpoints" if kept else " (checkpoints removed)"),
         highlight=False,
         soft_wrap=True,
+    )
+
+
+def _merge_line(record: dict[str, Any]) -> str:
+    """Which mix of base and fine-tuned weights was shipped, and each candidate's deciding dev score."""
+    key, chosen = record["metric"], record["chosen"]
+    scores = ", ".join(
+        f"{float(ratio):g}: " + ("n/a" if dev.get(key) is None else f"{dev[key]:.4f}")
+        for ratio, dev in record["ratios"].items()
+    )
+    shipped = {BASE: "the base model", TUNED: "the fine-tuned model"}.get(chosen, f"the mix {chosen:g}")
+    return (
+        f"[bold]merge_base[/] shipped ratio {chosen:g} ({shipped}); dev {key} by ratio of the "
+        f"fine-tuned model: {scores}"
     )
 
 
@@ -388,18 +427,63 @@ def _scored(evaluator: Any) -> Any:
     return SequentialEvaluator([evaluator], main_score_function=mean)
 
 
+def _weights_copy(model: Any) -> dict[str, Any]:
+    """Every weight of the base model, on the CPU: the base of the mixes is exactly the model the
+    baseline scored (a freshly loaded one may differ, e.g. a cross-encoder's new random head)."""
+    return {key: tensor.detach().to("cpu", copy=True) for key, tensor in model.state_dict().items()}
+
+
+class _BaseModel:
+    """The base model, loaded again once when a mix or the shipped model needs it."""
+
+    def __init__(self, load: Any, state: dict[str, Any] | None) -> None:
+        self.load, self.state, self.model = load, state, None
+
+    def get(self) -> Any:
+        if self.model is None:
+            self.model = self.load()
+            if self.state is not None:
+                self.model.load_state_dict(self.state)
+        return self.model
+
+
+def _choose_shipped(
+    recipe: Recipe, args: Any, metrics: dict[str, Any], tuned: Any, base: _BaseModel, dev: Any, say: Console
+) -> MergeChoice:
+    """One decision over ratios (0: the base model, 1: the fine-tuned one, between: evaluation.merge_base's
+    mixes) by the deciding dev metric. The base competes under `evaluation.keep: best` when it was scored."""
+    from sbft.evaluation import evaluate
+    from sbft.evaluation.merge_base import choose_model, merge_ratios, mix
+
+    key, greater = _metric_key(args.metric_for_best_model), args.greater_is_better is not False
+    candidates = {TUNED: metrics["final_dev"]}
+    if recipe.evaluation.keep == "best" and metrics["baseline_dev"]:
+        candidates[BASE] = metrics["baseline_dev"]
+    model_class = recipe.family.import_class("model")
+    if recipe.model.adapter is not None:  # mixes are of whole models: the adapter folded into a copy
+        from sbft import adapters
+
+        tuned = adapters.merged_copy(tuned)
+
+    def scored(ratio: float, dev_metrics: dict[str, float]) -> None:
+        value = dev_metrics.get(key)
+        shown = "n/a" if value is None else f"{value:.4f}"
+        say.print(f"[bold]merge_base[/] {ratio:g} fine-tuned + {1 - ratio:g} base: dev {key} {shown}")
+
+    return choose_model(
+        candidates,
+        key,
+        greater,
+        ratios=merge_ratios(recipe.evaluation.merge_base),
+        build=lambda ratio: mix(model_class, tuned, base.get(), ratio),
+        score=lambda model: evaluate(dev, model),
+        on_mix=scored,
+    )
+
+
 def _metric_key(deciding: str | None) -> str:
     """The deciding metric as the evaluators name it (the trainer prefixes it with eval_)."""
     return (deciding or DEV_SCORE).removeprefix("eval_")
-
-
-def _base_is_better(metrics: dict[str, Any], args: Any) -> bool:
-    key = _metric_key(args.metric_for_best_model)
-    base = metrics["baseline_dev"].get(key)
-    tuned = metrics["final_dev"].get(key)  # missing when training diverged to NaN
-    if base is None or tuned is None:
-        return base is not None
-    return base > tuned if args.greater_is_better else base < tuned
 
 
 class _MetricNameCheck(TrainerCallback):
@@ -473,6 +557,8 @@ def smoke(recipe: Recipe, plan: Plan | None = None) -> SmokeResult:
         settings = smoke_settings(plan.settings, folder)
         small = dataclasses.replace(copy.deepcopy(plan.recipe), output_dir=str(folder), training=settings)
         small.evaluation.test = False
+        if small.evaluation.merge_base:  # one mix shows the models merge; the run tries them all
+            small.evaluation.merge_base = [0.5]
         args = build_training_args(dict(settings), small.family)
         small_plan = Plan(recipe=small, settings=settings, args=args, datasets=smoke_datasets(plan.datasets))
         try:

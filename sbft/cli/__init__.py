@@ -66,9 +66,13 @@ def user_errors(command):
             return command(*args, **kwargs)
         except SbftError as error:
             from rich.console import Console
+            from rich.markup import escape
 
             error.where = _as_flag(error.where)
-            Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {error}", soft_wrap=True)
+            # escape: text such as "pip install 'sbft[adapters]'" is not markup
+            Console(stderr=True, highlight=False).print(
+                f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True
+            )
             raise typer.Exit(2) from None
 
     return wrapper

@@ -302,4 +302,5 @@ BI_ENCODER = Family(
     make_evaluator=make_evaluator,
     model_fields=("pooling", "normalize", "prompts"),
     makes_embeddings=True,
+    adapter_task="FEATURE_EXTRACTION",
 )

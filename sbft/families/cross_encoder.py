@@ -148,4 +148,5 @@ CROSS_ENCODER = Family(
     make_evaluator=make_evaluator,
     model_fields=("num_labels",),
     makes_embeddings=False,
+    adapter_task="SEQ_CLS",  # the classification head trains beside the adapter, and is saved with it
 )

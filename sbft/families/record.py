@@ -76,6 +76,8 @@ class Family:
     model_fields: tuple[str, ...]
     """The optional `model:` recipe fields that apply to this family only."""
     makes_embeddings: bool
+    adapter_task: str = "FEATURE_EXTRACTION"
+    """peft's TaskType for an adapter on this family's transformer (SEQ_CLS also trains a head)."""
 
     @property
     def evaluator_names(self) -> tuple[str, ...]:

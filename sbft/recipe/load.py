@@ -279,6 +279,8 @@ def _type_name(hint: Any) -> str:
         return "a list"
     if origin is dict or dataclasses.is_dataclass(hint):
         return "a mapping"
+    if origin is Literal:
+        return " or ".join(repr(choice) for choice in typing.get_args(hint))
     return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(hint, str(hint))
 
 

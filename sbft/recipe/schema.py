@@ -42,6 +42,11 @@ class ModelSpec:
     prompts: dict[str, str] | None = None
     """Texts put before the inputs, by role (query: the first column; document: the others) or by
     column name; used in training and evaluation, and saved with the model (`encode --prompt-name`)."""
+    adapter: dict[str, Any] | None = None
+    """Train a LoRA adapter instead of every weight: {method: lora, r: 16, alpha: 32, dropout: 0.05,
+    target_modules: [...], merge: true} and any other field of peft's LoraConfig; {} takes the
+    defaults. Checked against peft by `sbft check` (sbft.adapters); merge: false ships the adapter
+    alone in model/."""
 
     @property
     def family(self) -> Family:
@@ -233,6 +238,10 @@ class EvaluationSpec:
     dims: list[int] | None = None
     """Also evaluate embeddings truncated to these sizes (metrics suffixed _dim128...); by default
     the dimensions of a MatryoshkaLoss."""
+    merge_base: Literal["auto"] | list[float] | None = None
+    """Guard against forgetting: after training, mix base and fine-tuned weights at these ratios
+    (the fine-tuned model's weight, between 0 and 1; auto: 0.25, 0.5, 0.75), score each mix on dev
+    and ship the best, the base (0) and the fine-tuned model (1) included. None: off."""
 
 
 @dataclass
@@ -318,6 +327,30 @@ def _check_evaluation(evaluation: EvaluationSpec) -> None:
             raise SbftError(f"{dim} is not an embedding size", where=f"evaluation.dims[{index}]")
     if evaluation.metric is not None and not evaluation.metric.strip():
         raise SbftError("the metric name is empty", where="evaluation.metric")
+    _check_merge_base(evaluation.merge_base)
+
+
+def _check_merge_base(ratios: str | list[float] | None) -> None:
+    """Ratios are the fine-tuned model's weight in a mix: strictly between the base (0) and it (1)."""
+    if ratios is None or ratios == "auto":
+        return
+    fix = "Give ratios between 0 and 1, e.g. [0.25, 0.5, 0.75] (auto), or remove merge_base."
+    if not ratios:
+        raise SbftError("merge_base lists no ratio", where="evaluation.merge_base", fix=fix)
+    for ratio in ratios:
+        if not 0 < ratio < 1:  # NaN fails this too
+            ends = (
+                " (0 is the base model, 1 the fine-tuned one: both compete without being listed)"
+                if ratio in (0, 1)
+                else ""
+            )
+            raise SbftError(
+                f"the ratio {ratio:g} is not strictly between 0 and 1{ends}",
+                where="evaluation.merge_base",
+                fix=fix,
+            )
+    if len(set(ratios)) != len(ratios):
+        raise SbftError("a ratio is listed twice", where="evaluation.merge_base", fix="List each ratio once.")
 
 
 def _check_prompts(recipe: Recipe) -> None:

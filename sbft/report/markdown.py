@@ -57,6 +57,7 @@ def _markdown(record: RunRecord, plots: dict[str, Path]) -> str:
         if tuned:
             lines += ["", f"## {split.capitalize()}: base vs {label}", ""]
             lines += comparison_markdown(base, tuned, label)
+    lines += _merge_section(record)
     if plots:
         lines += ["", "## Plots", ""]
         for title, path in plots.items():
@@ -88,6 +89,8 @@ def _overview(record: RunRecord) -> list[str]:
             if record.unchanged
             else "**the base model**, as fine-tuning lowered the dev score"
             if record.selected == "base"
+            else f"**a mix of the base and fine-tuned weights** ({_merged_share(record)})"
+            if record.selected and record.selected.startswith("merged")
             else ""
         )
         lines.append(f"- **Saved model:** `{saved}`" + (f": {which}" if which else ""))
@@ -115,12 +118,57 @@ def _overview(record: RunRecord) -> list[str]:
     return lines
 
 
+def _merged_share(record: RunRecord) -> str:
+    chosen = record.merge_base.get("chosen")
+    return "see below" if chosen is None else f"{chosen:g} fine-tuned, {1 - chosen:g} base; see below"
+
+
+def _merge_section(record: RunRecord) -> list[str]:
+    """evaluation.merge_base: each ratio's deciding dev metric and the guard datasets' main metric."""
+    merged = record.merge_base
+    if not merged.get("ratios"):
+        return []
+    key, chosen = merged.get("metric"), merged.get("chosen")
+    datasets = record.recipe.get("datasets") or {}
+    guards = [name for name, spec in datasets.items() if isinstance(spec, dict) and not spec.get("loss")]
+    keys = quality_metrics(dict.fromkeys(k for dev in merged["ratios"].values() for k in dev))
+    groups = by_dataset(keys, record.dataset_names)
+    guard_keys = [k for k in (main_metric(groups.get(name, [])) for name in guards) if k and k != key]
+    names = {0.0: "base", 1.0: "fine-tuned"}
+    lines = [
+        "",
+        "## Merged with the base model (evaluation.merge_base)",
+        "",
+        "Mixes of the base and fine-tuned weights (ratio: the fine-tuned model's share), scored on dev; "
+        f"the best by `{key}` was saved"
+        + ("" if merged.get("greater_is_better", True) else " (lower is better)")
+        + (": **ratio " + f"{chosen:g}" + "**." if chosen is not None else "."),
+        "",
+        "| ratio | " + " | ".join([f"{key} (deciding)", *(f"{k} (guard)" for k in guard_keys)]) + " |",
+        "|---|" + "---:|" * (1 + len(guard_keys)),
+    ]
+    for ratio, dev in merged["ratios"].items():
+        value = float(ratio)
+        label = f"{value:g}" + (f" ({names[value]})" if value in names else "")
+        label = f"**{label}, saved**" if value == chosen else label
+        cells = [format_number(dev.get(k)) for k in (key, *guard_keys)]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _kept(record: RunRecord) -> str | None:
     """Which weights the saved model has: the base model's, or those of which step and epoch, and why."""
     if not record.finished:
         return None
     if record.selected == "base":
         return "the base model (step 0)"
+    if record.selected and record.selected.startswith("merged"):
+        return f"{_fine_tuned_kept(record)}, mixed with the base model (see below)"
+    return _fine_tuned_kept(record)
+
+
+def _fine_tuned_kept(record: RunRecord) -> str | None:
+    """The step and epoch whose weights the fine-tuned model has, and why."""
     if record.kept_step is None:  # a run from before metrics.json said
         return None
     training = record.recipe.get("training") or {}

@@ -45,11 +45,14 @@ class RunRecord:
     """The fine-tuned model's dev metrics (also when the base model was the one saved)."""
     final_test: dict[str, float] = field(default_factory=dict)
     selected: str | None = None
-    """Which model the run saved: 'fine-tuned', or 'base' when fine-tuning made dev worse."""
+    """Which model the run saved: 'fine-tuned', 'base' when fine-tuning made dev worse, or
+    'merged R' for a mix of the two (R: the fine-tuned model's share; evaluation.merge_base)."""
     unchanged: bool = False
     """Training changed no weight: the saved model is the base model, bit for bit."""
     kept_step: int | None = None
     """The step whose weights the fine-tuned model has: the best evaluation's, or the last step."""
+    merge_base: dict[str, Any] = field(default_factory=dict)
+    """evaluation.merge_base: dev metrics by ratio of the fine-tuned model, the ratio shipped, the metric."""
     evaluations: list[dict[str, Any]] = field(default_factory=list)
     training: dict[str, Any] = field(default_factory=dict)
     losses: dict[int, float] = field(default_factory=dict)
@@ -142,6 +145,7 @@ def read_run(run_dir: Path) -> RunRecord:
         selected=summary.get("selected"),
         unchanged=bool(summary.get("unchanged")),
         kept_step=summary.get("kept_step"),
+        merge_base=summary.get("merge_base") or {},
         evaluations=summary.get("evaluations") or (run_folder.read_evaluations(run_dir) if log else []),
         training=summary.get("training") or {},
     )

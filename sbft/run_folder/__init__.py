@@ -5,6 +5,7 @@ RUN_DIR/
   .sbft-run          marker: this folder is an sbft run (JSON: status, sbft version, keep_checkpoints)
   .sbft-lock         locked (flock) by the process writing the run, and holding its pid
   model/             the final model (SentenceTransformer(RUN_DIR/model)), with its model card
+  adapter/           with model.adapter (merged into model/ by default): the adapter alone
   metrics.json       baseline_dev, baseline_test, final_dev, test, evaluations, training
   metrics.jsonl      every log entry as it arrived (training loss, lr, evaluations)
   recipe.yaml        the resolved recipe, every default filled in: rerun it with `sbft train`
@@ -29,6 +30,7 @@ write there (nothing changed); lifecycle: the lock and every change to the folde
 from sbft.files import write_json
 from sbft.run_folder.checks import Folder, check_resume, check_start, inputs, read_folder
 from sbft.run_folder.layout import (
+    ADAPTER,
     CHECKPOINTS,
     LOCK,
     MARKER,
@@ -58,6 +60,7 @@ from sbft.run_folder.layout import (
 from sbft.run_folder.lifecycle import Claim, claim
 
 __all__ = [
+    "ADAPTER",
     "CHECKPOINTS",
     "LOCK",
     "MARKER",

@@ -13,12 +13,17 @@ from typing import TYPE_CHECKING, Any
 from sbft.files import as_umask_allows
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sentence_transformers import SentenceTransformer
+
+    from sbft.recipe import ModelSpec
 
 MARKER = ".sbft-run"
 LOCK = ".sbft-lock"
 REPLACED = ".sbft-replaced"
 MODEL = "model"
+ADAPTER = "adapter"
 METRICS = "metrics.json"
 METRICS_LOG = "metrics.jsonl"
 RECIPE = "recipe.yaml"
@@ -31,6 +36,7 @@ MINED = "mined"
 TENSORBOARD = "tensorboard"
 OWNED = (
     MODEL,
+    ADAPTER,
     METRICS,
     METRICS_LOG,
     RECIPE,
@@ -132,13 +138,34 @@ def read_run_info(run_dir: Path) -> dict[str, Any]:
     return content if isinstance(content, dict) else {}
 
 
-def save_model_atomically(model: SentenceTransformer, run_dir: Path) -> Path:
-    """Write to a temporary folder, then rename: a crash never leaves a half-written model."""
+def save_model_atomically(
+    model: SentenceTransformer, run_dir: Path, base: ModelSpec | None = None, written: str | None = None
+) -> Path:
+    """Write to a temporary folder, then rename: a crash never leaves a half-written model.
+
+    A model that carries an adapter (the recipe's `base` has `adapter:`) is saved twice by default:
+    the adapter alone in adapter/, then merged into model/, which loads without peft (the merge
+    happens in place: the model is saved last). With `merge: false`, model/ is the adapter folder.
+    `written` is the base model's name as the recipe wrote it, recorded in the adapter folder.
+    """
+    from sbft import adapters
+
     final = run_dir / MODEL
-    partial = run_dir / f".{MODEL}.partial"
+    if base is None or base.adapter is None or not adapters.has_adapter(model):
+        return _save_atomically(model.save, final)
+    record = adapters.base_record(base, model, written)
+    if not adapters.settings(base.adapter)["merge"]:
+        return _save_atomically(lambda folder: adapters.save_adapter(model, Path(folder), record), final)
+    _save_atomically(lambda folder: adapters.save_adapter(model, Path(folder), record), run_dir / ADAPTER)
+    adapters.merge(model)
+    return _save_atomically(model.save, final)
+
+
+def _save_atomically(save: Callable[[str], None], final: Path) -> Path:
+    partial = final.parent / f".{final.name}.partial"
     if partial.exists():
         shutil.rmtree(partial)
-    model.save(str(partial))
+    save(str(partial))
     as_umask_allows(partial)  # model.safetensors comes out 0600 otherwise
     if final.exists():
         shutil.rmtree(final)
