@@ -162,6 +162,7 @@ def _run(
 
     from transformers import EarlyStoppingCallback, PrinterCallback, ProgressCallback
 
+    from sbft.adapters import trainable_counts
     from sbft.evaluation import build_evaluator, check_metric_name, evaluate
     from sbft.losses import build_loss
     from sbft.mining import mine_datasets, summary
@@ -176,6 +177,7 @@ def _run(
         from sbft import adapters
 
         adapters.attach(model, recipe.model.adapter, seed=args.seed)
+    parameters = dict(zip(("trainable", "total"), trainable_counts(model), strict=True))
     base_weights = weights_checksum(model)
     progress.stage = "mining hard negatives, before training started"
     with args.main_process_first(desc="sbft hard-negative mining"):  # the others read its rows back
@@ -321,6 +323,7 @@ def _run(
         )
         run_folder.write_json(run_dir / run_folder.METRICS, metrics)
         run_info = {"wall_time_s": round(time.perf_counter() - started, 2), **_distribution(plan)}
+        run_info["parameters"] = parameters  # what trained (an adapter's) and the model's size
         run_info.update(resolution(plan.recipe))
         run_folder.write_json(run_dir / run_folder.RUN_INFO, {**run_info, **run_folder.environment()})
         run_folder.write_json(run_dir / run_folder.TRAINING_ARGS, redact(arguments_record(args)))

@@ -29,7 +29,7 @@ from bench import REPO, STSB_DIR, _spearman, environment, machine, machine_line,
 LORA_LEARNING_RATE = "2.0e-4"
 SIDES: dict[str, list[str]] = {
     "full": [],
-    "full, merge_base auto": ["evaluation.merge_base=auto"],
+    "full+merge_base-auto": ["evaluation.merge_base=auto"],
     "lora-r8": [
         "model.adapter={method: lora, r: 8, alpha: 16}",
         f"training.learning_rate={LORA_LEARNING_RATE}",
@@ -47,7 +47,7 @@ def run_side(
     name: str, overrides: list[str], workdir: Path, samples: int | None, env: dict[str, str]
 ) -> dict:
     """One `sbft train` and what its run folder says about it."""
-    run_dir = workdir / name.replace(", ", "-").replace(" ", "-")
+    run_dir = workdir / name.replace("+", "-")
     command = [sys.executable, "-m", "sbft", "train", str(SCRIPTS / "bench_recipe.yaml"), "-o", str(run_dir)]
     command += ["--quiet", "--no-smoke", "--set", f"datasets.stsb.max_samples={samples or 'null'}"]
     for override in overrides:

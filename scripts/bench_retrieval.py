@@ -55,13 +55,18 @@ def sbft_side(workdir: Path, env: dict[str, str], mined: bool) -> dict[str, Any]
         "selected": metrics.get("selected"),
         "kept_step": metrics.get("kept_step"),
         "mining": mining,
+        "mining_s": round(sum(record.get("seconds", 0.0) for record in mining.values()), 1)
+        if mining
+        else None,
         "training_s": round(training.get("train_runtime", 0.0), 1),
         "wall_s": round(wall, 1),
     }
 
 
 def plain_side(workdir: Path, env: dict[str, str], beir: Path, mined: bool) -> dict[str, Any]:
-    command = [sys.executable, str(SCRIPTS / "plain_retrieval.py"), MODEL, str(beir)]
+    from sbft.models import resolve_model_path  # the packaged copy: a hub id would need the network
+
+    command = [sys.executable, str(SCRIPTS / "plain_retrieval.py"), resolve_model_path(MODEL), str(beir)]
     command += ["--output-dir", str(workdir / f"plain{'-mined' if mined else ''}")] + (
         ["--mine"] if mined else []
     )
@@ -89,8 +94,7 @@ def write_tables(results: dict[str, Any], about: dict[str, Any]) -> None:
         lines.append(f"| base model (reference {REFERENCE_BASE}) | {base:.4f} | | | | | |")
     for side, r in results.items():
         metrics = r["dev_metrics"]
-        mining = r.get("mining", {}) or {}
-        mining_s = mining.get("seconds", r.get("mining_s"))
+        mining_s = r.get("mining_s")
         lines.append(
             f"| {side} | {r['dev']:.4f} | {metrics.get('wikiqa_cosine_mrr@10', float('nan')):.4f} | "
             f"{metrics.get('wikiqa_cosine_recall@10', float('nan')):.4f} | {r.get('training_s', '')} s | "
@@ -111,7 +115,9 @@ def main() -> int:
     beir = options.wikiqa.resolve() / "beir"
     env = {**os.environ, "WIKIQA_DIR": str(options.wikiqa.resolve()), "HF_HUB_OFFLINE": "1"}
     about = machine()
-    results: dict[str, Any] = {}
+    earlier = REPO / "benchmarks" / "retrieval.json"
+    # Sides measured by an earlier run are kept (each with its own load average) unless rerun.
+    results: dict[str, Any] = json.loads(earlier.read_text())["results"] if earlier.exists() else {}
     with tempfile.TemporaryDirectory(prefix="sbft-bench-retrieval-") as folder:
         workdir = Path(folder)
         for side in options.sides.split(","):
@@ -120,6 +126,7 @@ def main() -> int:
                 results[side] = sbft_side(workdir, env, mined=side.endswith("mined"))
             else:
                 results[side] = plain_side(workdir, env, beir, mined=side.endswith("mined"))
+            results[side]["load_average_at_end"] = os.getloadavg()
             print(
                 f"  {side}: dev nDCG@10 {results[side]['dev']:.4f} in {results[side]['wall_s']:.0f} s",
                 flush=True,

@@ -71,6 +71,9 @@ def test_only_the_adapter_trains(recipe_file, tmp_path, tiny_model, monkeypatch)
             assert torch.equal(value, base[name]), name
             compared += 1
     assert compared == len(base)
+    parameters = json.loads((tmp_path / "run" / "run.json").read_text())["parameters"]
+    assert parameters == {"trainable": sum(v.numel() for v in lora.values()), "total": parameters["total"]}
+    assert parameters["total"] == sum(v.numel() for v in base.values()) + parameters["trainable"]
 
 
 def test_merged_model_loads_without_peft(recipe_file, tmp_path):
