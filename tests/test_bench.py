@@ -15,6 +15,7 @@ import pytest
 from tests.helpers import REPO, STSB_DIR
 
 
+@pytest.mark.slow  # a whole benchmark run, every section in subprocesses: 1-2 minutes
 @pytest.mark.skipif(not STSB_DIR.is_dir(), reason="needs ../shared/data/stsb")
 def test_quick_benchmark_every_section(tiny_model, tmp_path):
     model = shutil.copytree(tiny_model, tmp_path / "tiny")  # its ONNX exports stay in this test
