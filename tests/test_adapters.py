@@ -236,32 +236,20 @@ def test_families_name_their_task():
     assert (BI_ENCODER.adapter_task, CROSS_ENCODER.adapter_task) == ("FEATURE_EXTRACTION", "SEQ_CLS")
 
 
-def test_cross_encoder_adapter_trains_its_head(tmp_path, tiny_cross_encoder, pair_score_files, cli):
+def test_cross_encoder_adapter_trains_its_head(tmp_path, tiny_cross_encoder, recipe_file, cli):
     """SEQ_CLS: the head trains beside the adapter and is saved with it; rerank reads both folders."""
     from sentence_transformers import CrossEncoder
 
     from sbft.recipe import load_recipe
     from sbft.train import train
 
-    recipe_path = tmp_path / "recipe.yaml"
-    recipe_path.write_text(
-        yaml.safe_dump(
-            {
-                "model": {"name": str(tiny_cross_encoder), "type": "cross-encoder", "adapter": ADAPTER},
-                "datasets": {
-                    "sts": {
-                        "files": {split: file.name for split, file in pair_score_files.items()},
-                        "columns": ["sentence1", "sentence2"],
-                        "label": "score",
-                        "label_range": [0, 5],
-                        "loss": "BinaryCrossEntropyLoss",
-                    }
-                },
-                "training": {"per_device_train_batch_size": 8, "learning_rate": 1e-2},
-                "evaluation": {"keep": "last"},
-            }
-        ),
-        encoding="utf-8",
+    recipe_path = recipe_file(
+        model__name=str(tiny_cross_encoder),
+        model__type="cross-encoder",
+        model__adapter=ADAPTER,
+        datasets__sts__loss="BinaryCrossEntropyLoss",
+        training__learning_rate=1e-2,
+        evaluation__keep="last",
     )
     recipe = load_recipe(recipe_path)
     recipe.output_dir = str(tmp_path / "run")
