@@ -222,15 +222,12 @@ def _transformer_folder(folder: Path) -> Path | None:
 def _transformer_config(folder: Path) -> dict[str, Any] | None:
     """config.json of a local model folder; in a saved sentence-transformers folder, that of its
     transformer module. None for a hub id or an unreadable config."""
+    transformer = _transformer_folder(folder)
+    if transformer is None:
+        return None
     try:
-        config = folder / "config.json"
-        if (folder / "modules.json").is_file():
-            for module in json.loads((folder / "modules.json").read_text(encoding="utf-8")):
-                if str(module.get("type", "")).endswith("Transformer"):
-                    config = folder / module.get("path", "") / "config.json"
-                    break
-        found = json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, ValueError, AttributeError):
+        found = json.loads((transformer / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
     return found if isinstance(found, dict) else None
 

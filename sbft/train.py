@@ -463,10 +463,10 @@ def _choose_shipped(
     if recipe.evaluation.keep == "best" and metrics["baseline_dev"]:
         candidates[BASE] = metrics["baseline_dev"]
     model_class = recipe.family.import_class("model")
-    if recipe.model.adapter is not None:  # mixes are of whole models: the adapter folded into a copy
+    if recipe.model.adapter is not None and recipe.evaluation.merge_base:
         from sbft import adapters
 
-        tuned = adapters.merged_copy(tuned)
+        tuned = adapters.merged_copy(tuned)  # mixes are of whole models: the adapter folded in, once
 
     def scored(ratio: float, dev_metrics: dict[str, float]) -> None:
         value = dev_metrics.get(key)
