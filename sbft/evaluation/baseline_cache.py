@@ -11,14 +11,17 @@ under a key made of everything the scores depend on:
   relevance judgements) and every setting (batch size, similarity, dimensions, names),
 - the library versions and the device type.
 
-Any change gives another key, so a stale result is never read. `sbft train --no-cache` (or
-SBFT_NO_CACHE=1) neither reads nor writes the cache.
+Any change gives another key, so a stale result is never read. An entry read back is never
+trusted: one of another shape, with a score that is not a finite number, or whose checksum no
+longer matches its content (a value edited by hand) is evaluated again, with a one-line
+warning. `sbft train --no-cache` (or SBFT_NO_CACHE=1) neither reads nor writes the cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, is_dataclass
@@ -28,7 +31,7 @@ from typing import Any
 
 from sbft.files import cache_root, write_json
 
-FORMAT = 1
+FORMAT = 2
 """Part of every key: a change in what is cached, or how, makes older entries unreachable."""
 NO_CACHE_VARIABLE = "SBFT_NO_CACHE"
 _MAX_DEPTH = 6
@@ -41,22 +44,68 @@ class BaselineCache:
     path: Path
     key: str
 
+    doubt: str | None = None
+    """Why an entry that was there was not used (damaged, edited): said once, then recomputed."""
+
     def load(self) -> dict[str, Any] | None:
-        """The cached {"baseline_dev": ..., "baseline_test": ..., "created": ...}, or None."""
+        """The cached {"baseline_dev": ..., "baseline_test": ..., "created": ...}, or None.
+
+        Never trusted: an entry of another shape, with a value that is not a finite number, or
+        whose checksum does not match its content (edited by hand) is None, and `doubt` says why.
+        """
+        self.doubt = None
         try:
-            entry = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
             return None
-        return entry if isinstance(entry, dict) and entry.get("key") == self.key else None
+        except (OSError, UnicodeDecodeError) as error:
+            self.doubt = f"cannot be read ({error})"
+            return None
+        try:
+            entry = json.loads(text)
+        except ValueError:
+            self.doubt = "is not valid JSON"
+            return None
+        self.doubt = _entry_doubt(entry, self.key)
+        return None if self.doubt else entry
 
     def store(self, dev: dict[str, float], test: dict[str, float]) -> None:
-        """Write the entry (atomically: concurrent runs read a whole file or none)."""
+        """Write the entry (atomically: concurrent runs read a whole file or none), with a checksum
+        of its content."""
         entry = {"key": self.key, "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+        entry.update(baseline_dev=dev, baseline_test=test)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_json(self.path, {**entry, "baseline_dev": dev, "baseline_test": test})
+            write_json(self.path, {**entry, "checksum": checksum(entry)})
         except OSError:
             pass  # a cache that cannot be written only costs the next run its time
+
+
+def checksum(entry: dict[str, Any]) -> str:
+    """A digest of an entry's key, date and scores: a value edited by hand no longer matches."""
+    content = {name: entry.get(name) for name in ("key", "created", "baseline_dev", "baseline_test")}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def _entry_doubt(entry: Any, key: str) -> str | None:
+    """What is wrong with a cache entry read back, or None for one to use."""
+    if not isinstance(entry, dict):
+        return "is not a JSON object"
+    if entry.get("key") != key:
+        return "belongs to another key"
+    for split in ("baseline_dev", "baseline_test"):
+        scores = entry.get(split)
+        if not isinstance(scores, dict):
+            return f"has no {split} scores"
+        for name, value in scores.items():
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not number or not math.isfinite(value):
+                return f"has a {split} value that is not a finite number ({name}: {value!r})"
+    if not isinstance(entry.get("created"), str):
+        return "has no creation date"
+    if entry.get("checksum") != checksum(entry):
+        return "does not match its checksum (edited or damaged)"
+    return None
 
 
 def enabled() -> bool:
@@ -140,6 +189,8 @@ def baseline_scores(
     if cached is not None:
         say(f"baseline: cached ({cached['created']}; --no-cache evaluates the base model again)")
         return cached["baseline_dev"], cached["baseline_test"]
+    if entry is not None and entry.doubt:
+        say(f"warning: the cached baseline {entry.path} {entry.doubt}: evaluating the base model again")
     scores = evaluate(dev, model), evaluate(test, model)
     if entry is not None and write:
         entry.store(*scores)

@@ -97,3 +97,74 @@ def test_keys_are_made_of_contents():
     assert canonical(Evaluator([0.5, 1.0])) == canonical(Evaluator([0.5, 1.0]))
     assert canonical(Evaluator([0.5, 1.0])) != canonical(Evaluator([0.5, 0.9]))
     assert canonical({"b": {2, 1}, "a": len}) == {"a": "builtins.len", "b": [1, 2]}
+
+
+def test_a_hand_edited_baseline_is_evaluated_again(cli, recipe_file, tmp_path, counted):
+    """Issue 25, case 8: a value edited by hand (0.99) no longer matches the entry's checksum."""
+    recipe, run_dir = recipe_file(), tmp_path / "run"
+    _, metrics = run(cli, recipe, run_dir)
+    (path,) = (tmp_path / "cache" / "baselines").glob("*.json")
+    entry = json.loads(path.read_text())
+    entry["baseline_dev"] = {key: 0.99 for key in entry["baseline_dev"]}
+    path.write_text(json.dumps(entry))
+    counted.clear()
+
+    result, again = run(cli, recipe, run_dir)
+    assert (
+        "does not match its checksum" in result.stdout and "evaluating the base model again" in result.stdout
+    )
+    assert len(counted) == 2 and again["baseline_dev"] == metrics["baseline_dev"]
+    counted.clear()
+    result, _ = run(cli, recipe, run_dir)  # the entry was written again, whole: used
+    assert "baseline: cached" in result.stdout and counted == []
+
+
+def _stored(tmp_path):
+    from sbft.evaluation.baseline_cache import BaselineCache
+
+    entry = BaselineCache(tmp_path / "baselines" / "k.json", "k" * 64)
+    entry.store({"sts_spearman_cosine": 0.5}, {"sts_spearman_cosine": 0.4})
+    return entry, json.loads(entry.path.read_text())
+
+
+def test_a_stored_entry_reads_back(tmp_path):
+    entry, _ = _stored(tmp_path)
+    assert entry.load()["baseline_dev"] == {"sts_spearman_cosine": 0.5} and entry.doubt is None
+
+
+@pytest.mark.parametrize(
+    ("damage", "doubt"),
+    [
+        (lambda e: e.pop("baseline_dev"), "has no baseline_dev scores"),  # was a KeyError in every run
+        (lambda e: e.update(baseline_dev="garbage"), "has no baseline_dev scores"),
+        (lambda e: e.update(baseline_test={"x": "0.5"}), "not a finite number"),
+        (lambda e: e.update(baseline_dev={"x": True}), "not a finite number"),
+        (lambda e: e.update(baseline_dev={"x": float("nan")}), "not a finite number"),
+        (lambda e: e.update(baseline_dev={"sts_spearman_cosine": 0.99}), "checksum"),
+        (lambda e: e.pop("checksum"), "checksum"),
+        (lambda e: e.pop("created"), "creation date"),
+        (lambda e: e.update(key="other"), "another key"),
+    ],
+)
+def test_a_damaged_entry_is_not_used(tmp_path, damage, doubt):
+    entry, content = _stored(tmp_path)
+    damage(content)
+    entry.path.write_text(json.dumps(content))
+    assert entry.load() is None and doubt in entry.doubt
+
+
+@pytest.mark.parametrize("text", ["", "{not json", "[1, 2]", "null", b"\xff\xfe"])
+def test_an_unreadable_entry_is_not_used(tmp_path, text):
+    entry, _ = _stored(tmp_path)
+    if isinstance(text, bytes):
+        entry.path.write_bytes(text)
+    else:
+        entry.path.write_text(text)
+    assert entry.load() is None and entry.doubt
+
+
+def test_a_missing_entry_is_no_doubt(tmp_path):
+    from sbft.evaluation.baseline_cache import BaselineCache
+
+    entry = BaselineCache(tmp_path / "none.json", "k")
+    assert entry.load() is None and entry.doubt is None
