@@ -74,8 +74,13 @@ def reader_logs_silenced() -> Iterator[None]:
         readers.setLevel(level)
 
 
-def encoding_error(path: str | Path, encoding: str | None, where: str) -> SbftError | None:
-    """The error for a text file that is not in `encoding` (UTF-8 when None); None when it is."""
+def encoding_error(
+    path: str | Path, encoding: str | None, where: str, fix: str | None = None
+) -> SbftError | None:
+    """The error for a text file that is not in `encoding` (UTF-8 when None); None when it is.
+
+    `fix` replaces the default advice, for readers that take no loader_args (BEIR folders).
+    """
     try:
         bad = _undecodable(path, encoding or "utf-8")
     except LookupError:
@@ -88,14 +93,20 @@ def encoding_error(path: str | Path, encoding: str | None, where: str) -> SbftEr
         return None
     line, byte = bad
     name = encoding or "UTF-8"
-    if encoding is None:
+    if fix is None and encoding is None:
         fix = (
             f"Convert it to UTF-8 (iconv -f latin1 -t utf-8 '{path}' > converted{Path(path).suffix}), "
             "or read it as it is with loader_args: {encoding: latin-1} (cp1252 for Windows files)."
         )
-    else:
+    elif fix is None:
         fix = f"Check loader_args.encoding ('{encoding}'); remove it for a UTF-8 file."
     return SbftError(f"'{path}' is not {name} text (byte {byte} on line {line})", where=where, fix=fix)
+
+
+def visible(text: str) -> str:
+    """`text` as it reads, or its repr when it holds characters a terminal does not show (a
+    byte-order mark, a zero-width space, a tab): "'\\ufeffquery-id'" instead of "query-id"."""
+    return text if text.isprintable() and text.strip() == text else repr(text)
 
 
 def _undecodable(path: str | Path, encoding: str) -> tuple[int, str] | None:
