@@ -48,6 +48,7 @@ def preflight(recipe: Recipe) -> Plan:
     check_model_reference(recipe.model.name, recipe.model.trust_remote_code)
     _check_miners(recipe)
     _check_max_seq_length(recipe.model)
+    check_dims(recipe, embedding_dimension(recipe.model))
     # Under torchrun / accelerate the main process prepares (and caches) the data first.
     with args.main_process_first(desc="sbft dataset preparation"):
         datasets = load_datasets(recipe.datasets, recipe.family)
@@ -187,6 +188,91 @@ def _check_max_seq_length(model: ModelSpec) -> None:
             where="model.max_seq_length",
             fix=f"Use at most {limit}, or remove it to keep the model's own length.",
         )
+
+
+def check_dims(recipe: Recipe, size: int | None) -> None:
+    """Truncated sizes larger than the model's embeddings would report the full size's metrics
+    under made-up `_dimN` names: refused when the size is known (from the config at check time,
+    from the loaded model in `sbft train`)."""
+    if size is None:
+        return
+    where, dims = "evaluation.dims", recipe.evaluation.dims
+    if dims is None:
+        where, dims = _matryoshka_dims(recipe)
+    larger = [dim for dim in dims or [] if dim > size]
+    if larger:
+        raise SbftError(
+            f"the model's embeddings have {size} dimensions, fewer than "
+            + ", ".join(map(str, larger))
+            + ": there is nothing to truncate to that size",
+            where=where,
+            fix=f"Use sizes up to {size} (e.g. {size}, {size // 2}, {size // 4}).",
+        )
+
+
+def check_model_dims(recipe: Recipe, model: Any) -> None:
+    """check_dims on a loaded model: the size its config did not tell (a hub id, a custom module)."""
+    if recipe.family.makes_embeddings and recipe.evaluation_dims:
+        check_dims(recipe, model.get_embedding_dimension())
+
+
+def _matryoshka_dims(recipe: Recipe) -> tuple[str, list[int]]:
+    """The first MatryoshkaLoss's dims and the field that names them (evaluation.dims' default)."""
+    for name, dataset in recipe.datasets.items():
+        spec, where = dataset.loss, f"datasets.{name}.loss"
+        while spec is not None:
+            if spec.name in ("MatryoshkaLoss", "Matryoshka2dLoss") and spec.args.get("matryoshka_dims"):
+                return f"{where}.args.matryoshka_dims", list(recipe.evaluation_dims)
+            spec, where = spec.inner, f"{where}.inner"
+    return "evaluation.dims", []
+
+
+def embedding_dimension(model: ModelSpec) -> int | None:
+    """The size of a local bi-encoder's embeddings, from its config files alone (transformer,
+    pooling, dense layers); None for a hub id, a cross-encoder or a module whose size is unknown."""
+    from sbft.models import resolve_model_path
+
+    if not model.family.makes_embeddings:
+        return None
+    folder = Path(resolve_model_path(model.name))
+    try:
+        if not (folder / "modules.json").is_file():
+            return _hidden_size(_transformer_config(folder))  # a plain transformer: one pooling mode
+        size = None
+        for module in json.loads((folder / "modules.json").read_text(encoding="utf-8")):
+            kind = str(module.get("type", "")).rsplit(".", 1)[-1]
+            config_path = folder / str(module.get("path", "")) / "config.json"
+            if kind == "Transformer":
+                size = _hidden_size(_transformer_config(folder))
+            elif kind == "Pooling" and model.pooling is None:
+                size = _pooled_size(json.loads(config_path.read_text(encoding="utf-8")), size)
+            elif kind == "Dense":
+                size = json.loads(config_path.read_text(encoding="utf-8")).get("out_features")
+            elif kind not in ("Pooling", "Normalize"):
+                return None
+            if not isinstance(size, int):
+                return None
+        return size
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+
+
+def _hidden_size(config: dict[str, Any] | None) -> int | None:
+    for key in ("hidden_size", "d_model", "dim"):
+        if isinstance((config or {}).get(key), int):
+            return config[key]
+    return None
+
+
+def _pooled_size(config: dict[str, Any], size: int | None) -> int | None:
+    """A pooling layer's output: its input size times the number of modes it concatenates."""
+    size = config.get("embedding_dimension", config.get("word_embedding_dimension", size))
+    modes = config.get("pooling_mode")
+    if modes is None:
+        count = sum(1 for key, on in config.items() if key.startswith("pooling_mode_") and on is True)
+    else:
+        count = len(modes) if isinstance(modes, list) else 1
+    return size * count if isinstance(size, int) and count else None
 
 
 def _adapter_parameters(model: ModelSpec) -> tuple[int, int] | None:

@@ -19,9 +19,10 @@ def dim_suffix(dim: int) -> str:
 class Truncations(BaseEvaluator):
     """An evaluator's metrics at full size, then at each of `dims` with their names suffixed.
 
-    The primary metric stays the full-size one. A size at or above the model's own is the full
-    size: its metrics are copied, not computed again. An evaluator that can share its encodings
-    across sizes (`shared_encodings()`) encodes its texts once.
+    The primary metric stays the full-size one. The model's own size is the full size: its
+    metrics are copied, not computed again; a size above it is refused (its metrics would be
+    made up). An evaluator that can share its encodings across sizes (`shared_encodings()`)
+    encodes its texts once.
     """
 
     def __init__(self, inner: Any, dims: list[int]) -> None:
@@ -32,6 +33,16 @@ class Truncations(BaseEvaluator):
 
     def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1):
         full_size = model.get_embedding_dimension()
+        larger = [dim for dim in self.dims if full_size and dim > full_size]
+        if larger:
+            from sbft.errors import SbftError
+
+            raise SbftError(
+                f"the model's embeddings have {full_size} dimensions, fewer than "
+                f"{', '.join(map(str, larger))}: there is nothing to truncate to that size",
+                where="evaluation.dims",
+                fix=f"Use sizes up to {full_size}.",
+            )
         sharing = getattr(self.inner, "shared_encodings", contextlib.nullcontext)
         with sharing():
             full = self.inner(model, output_path, epoch, steps)

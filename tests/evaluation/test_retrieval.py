@@ -62,19 +62,28 @@ def test_prompts_go_to_the_retrieval_evaluator_and_before_other_texts(beir_folde
 
 
 def test_truncated_sizes_are_reported_with_a_suffix(tiny_model, beir_folder):
-    """The tiny model makes 32 dimensions: 16 and 8 are computed, 32 and 64 are the full size."""
+    """The tiny model makes 32 dimensions: 16 and 8 are computed, 32 is the full size."""
     prepared = load_prepared("wiki", DatasetSpec(beir=str(beir_folder)), splits=("dev",))
-    evaluator = build_evaluator({"wiki": prepared}, "dev", dims=[64, 32, 16, 8])
+    evaluator = build_evaluator({"wiki": prepared}, "dev", dims=[32, 16, 8])
     model = load_model(str(tiny_model))
     calls = []
     encode = model.encode
     model.encode = lambda *args, **kwargs: calls.append(kwargs.get("truncate_dim")) or encode(*args, **kwargs)
     metrics = evaluate(evaluator, model)
     assert evaluator.primary_metric == "wiki_cosine_ndcg@10"
-    for dim in (64, 32, 16, 8):
+    for dim in (32, 16, 8):
         assert f"wiki_cosine_ndcg@10_dim{dim}" in metrics
     assert metrics["wiki_cosine_ndcg@10_dim32"] == metrics["wiki_cosine_ndcg@10"]
     assert calls == [None, None]  # queries and corpus encoded once, at full size, for every size
+
+
+def test_a_size_above_the_models_is_refused_not_made_up(tiny_model, beir_folder):
+    """Issue 25, case 5: _dim64 of a 32-dim model was the full size's metrics under another name."""
+    prepared = load_prepared("wiki", DatasetSpec(beir=str(beir_folder)), splits=("dev",))
+    evaluator = build_evaluator({"wiki": prepared}, "dev", dims=[64, 16])
+    with pytest.raises(SbftError, match="32 dimensions, fewer than 64") as caught:
+        evaluate(evaluator, load_model(str(tiny_model)))
+    assert caught.value.where == "evaluation.dims"
 
 
 def test_the_deciding_metric_must_exist():
