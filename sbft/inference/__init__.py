@@ -1,7 +1,8 @@
 """Using a trained model: embeddings for a stream of texts, semantic search, reranking, similarity.
 
 One concern per module: locations (what a model name loads), loading (model, device), threads,
-sources (texts in), encoder (texts to embeddings), writers (embeddings out), pipeline (`sbft
+sources (texts in), encoder (texts to embeddings), corpus (corpus embeddings: their cache,
+progress and chunked top-k search), writers (embeddings out), pipeline (`sbft
 encode`), search (search, rerank, similarity), onnx (the ONNX Runtime backend), exports (where
 exports live, whether they are current), export (`sbft export`), and the torch-free fast start:
 declared (what a model folder declares) and lite (its encoder on tokenizers + onnxruntime).
@@ -12,6 +13,14 @@ and those of onnx and export, which import torch: `import sbft.inference` stays 
 """
 
 from sbft.files import STDIN, check_output
+from sbft.inference.corpus import (
+    CorpusCache,
+    CorpusProgress,
+    corpus_hash,
+    encode_corpus,
+    model_identity,
+    top_k_cosine,
+)
 from sbft.inference.encoder import PRECISIONS, EncodeOptions, Encoder
 from sbft.inference.loading import check_device, configure_threads, load_any, load_encoder, load_reranker
 from sbft.inference.locations import model_folder, model_location
@@ -21,8 +30,6 @@ from sbft.inference.search import (
     check_cache,
     compare_texts,
     corpus_embeddings,
-    corpus_hash,
-    model_identity,
     rerank,
     rerank_candidates,
     rerank_hits,
@@ -38,6 +45,8 @@ __all__ = [
     "STDIN",
     "STRUCTURED_INPUTS",
     "WINDOW",
+    "CorpusCache",
+    "CorpusProgress",
     "EmbeddingWriter",
     "EncodeOptions",
     "EncodeStats",
@@ -53,6 +62,7 @@ __all__ = [
     "corpus_embeddings",
     "corpus_hash",
     "decoded_lines",
+    "encode_corpus",
     "encode_file",
     "encode_texts",
     "load_any",
@@ -67,5 +77,6 @@ __all__ = [
     "rerank_hits",
     "search_corpus",
     "similarity",
+    "top_k_cosine",
     "windows",
 ]

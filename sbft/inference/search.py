@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sbft.errors import SbftError
-from sbft.files import atomic_file
+from sbft.inference.corpus import (
+    EmbeddingFile,
+    StaleEntry,
+    corpus_key,
+    encode_corpus,
+    load_shards,
+    top_k_cosine,
+    unit_rows,
+)
 from sbft.inference.encoder import EncodeOptions, Encoder
 from sbft.inference.lite import LiteEncoder
 from sbft.inference.loading import load_any, load_encoder, load_reranker
-from sbft.inference.locations import model_folder
 from sbft.inference.sources import TextSource
 
 if TYPE_CHECKING:
@@ -36,13 +41,14 @@ class Hit:
 
 
 def check_cache(cache: str | None) -> None:
-    """Before loading anything: a .npy path, and never overwrite a .npy sbft search did not write."""
-    if cache is None:
+    """Before loading: a folder of shards, or a .npy path; never overwrite a .npy sbft did not write."""
+    if cache is None or Path(cache).is_dir():
         return
-    path, sidecar = _cache_paths(cache)
-    if path.exists() and not sidecar.exists():
+    path = _cache_path(cache)
+    file = EmbeddingFile(path)
+    if path.exists() and not file.sidecar.exists():
         raise SbftError(
-            f"'{path}' exists but has no {sidecar.name} beside it: it was not written by sbft search, "
+            f"'{path}' exists but has no {file.sidecar.name} beside it: it was not written by sbft search, "
             "and reusing it as a cache would overwrite it",
             where="corpus_embeddings",
             fix="Choose a new file name for the cache, or delete the file.",
@@ -59,84 +65,47 @@ def corpus_embeddings(
     cache: str | None = None,
     say: Callable[[str], None] = lambda message: None,
 ) -> np.ndarray:
-    """The corpus's embeddings, reused from `cache` (.npy) when corpus and model are unchanged.
+    """The corpus's embeddings, reused from `cache` when they were made from this corpus by this model.
 
-    Beside the cache, CACHE.json records a hash of the corpus texts and the model's identity
-    (its files' names, sizes and times, and the settings that change embeddings). When either
-    differs, the corpus is encoded again and both files are rewritten.
+    `cache` is a .npy file (with its FILE.npy.json sidecar, see sbft.inference.corpus), written
+    again when stale, or a folder of `sbft encode --shard` outputs, read in row order and never
+    written. Either is checked against the corpus (rows, hash), the model and the array's bytes;
+    on any mismatch the corpus is encoded again, with a one-line note saying why.
     """
-    import numpy as np
+    key = corpus_key(model, corpus, options, "document", name)
+    if cache is not None and Path(cache).is_dir():
+        try:
+            vectors = load_shards(Path(cache), key)
+        except StaleEntry as reason:
+            say(f"encoding the corpus ({len(corpus):,} texts): the shards in {cache} are not used ({reason})")
+        else:
+            say(f"reusing the corpus embeddings in {cache} ({len(corpus):,} rows)")
+            return vectors
+        return encode_corpus(model, corpus, options, label="encoding the corpus")
+    file = EmbeddingFile(_cache_path(cache)) if cache is not None else None
+    if file is not None:
+        try:
+            vectors = file.load(key)
+        except StaleEntry as reason:
+            stale = "no cache yet" if not file.path.exists() else str(reason)
+            say(f"encoding the corpus ({len(corpus):,} texts): {stale}, writing {file.path}")
+        else:
+            say(f"reusing the corpus embeddings in {file.path}")
+            return vectors
+    vectors = encode_corpus(model, corpus, options, label="encoding the corpus")
+    if file is not None:
+        file.save(vectors, key, "sbft search")
+    return vectors
 
-    identity = {
-        "corpus": {"sha256": corpus_hash(corpus), "rows": len(corpus)},
-        "model": model_identity(name, model, options),
-    }
-    if cache is not None:
-        path, sidecar = _cache_paths(cache)
-        reason = _stale_reason(path, sidecar, identity)
-        if reason is None:
-            say(f"reusing the corpus embeddings in {path}")
-            return np.load(path)
-        say(f"encoding the corpus ({len(corpus):,} texts): {reason}")
-    embeddings = Encoder(model, options, role="document").encode(corpus)
-    if cache is not None:
-        with atomic_file(path) as stream:
-            np.save(stream, embeddings)
-        with atomic_file(sidecar) as stream:
-            stream.write((json.dumps({"written_by": "sbft search", **identity}, indent=2) + "\n").encode())
-    return embeddings
 
-
-def _cache_paths(cache: str) -> tuple[Path, Path]:
+def _cache_path(cache: str) -> Path:
     path = Path(cache)
     if path.suffix.lower() != ".npy":
-        raise SbftError(f"'{cache}' must end with .npy", where="corpus_embeddings")
-    return path, path.with_name(path.name + ".json")
-
-
-def _stale_reason(path: Path, sidecar: Path, identity: dict[str, Any]) -> str | None:
-    """Why the cache cannot be reused, or None when it can."""
-    if not path.exists():
-        return f"no cache yet, writing {path}"
-    try:
-        saved = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return f"{sidecar} is unreadable, rewriting the cache"
-    if saved.get("model") != identity["model"]:
-        return f"the model or its settings changed since {path} was written"
-    if saved.get("corpus") != identity["corpus"]:
-        return f"the corpus changed since {path} was written"
-    return None
-
-
-def corpus_hash(texts: Iterable[str]) -> str:
-    digest = hashlib.sha256()
-    for text in texts:
-        digest.update(json.dumps(text).encode("utf-8") + b"\n")  # unambiguous, newlines included
-    return digest.hexdigest()
-
-
-def model_identity(name: str, model: SentenceTransformer, options: EncodeOptions) -> dict[str, Any]:
-    """What decides the embeddings: the model's files (names, sizes, times), backend and settings."""
-    from sbft.inference.exports import weights_fingerprint
-
-    folder = model_folder(name)
-    return {
-        "location": str(folder.resolve()) if folder else name,
-        "files": weights_fingerprint(folder, name) if folder else None,
-        "backend": _backend(model),
-        "max_seq_length": model.max_seq_length,
-        **{key: getattr(options, key) for key in ("truncate_dim", "prompt", "prompt_name", "normalize")},
-    }
-
-
-def _backend(model: SentenceTransformer | LiteEncoder) -> str:
-    """torch, onnx or onnx-int8: either path names the same backend the same (one corpus cache)."""
-    if isinstance(model, LiteEncoder):
-        return model.onnx_backend
-    from sbft.inference.onnx import backend_of
-
-    return backend_of(model)
+        raise SbftError(
+            f"'{cache}' must end with .npy, or be a folder of `sbft encode --shard` outputs",
+            where="corpus_embeddings",
+        )
+    return path
 
 
 def search_corpus(
@@ -200,32 +169,13 @@ def search(
 def top_cosine(queries: np.ndarray, corpus: np.ndarray, top_k: int) -> list[list[tuple[int, float]]]:
     """For each query, the top_k (corpus row, cosine similarity), as util.semantic_search ranks them.
 
-    numpy, so that search needs no torch; queries go a block at a time so the score matrix stays
-    under about 128 MB whatever the corpus size.
+    numpy (no torch), a corpus chunk at a time (top_k_cosine): memory stays bounded at any size.
     """
-    import numpy as np
-
-    corpus = unit_rows(corpus)
-    k = min(top_k, len(corpus))
-    block = max(1, 2**25 // len(corpus))
-    results = []
-    for start in range(0, len(queries), block):
-        scores = unit_rows(queries[start : start + block]) @ corpus.T
-        best = (
-            np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < len(corpus) else np.indices(scores.shape)[1]
-        )
-        for row, candidates in zip(scores, best, strict=True):
-            ranked = candidates[np.lexsort((candidates, -row[candidates]))]
-            results.append([(int(i), float(row[i])) for i in ranked])
-    return results
-
-
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1 in float32 (util.normalize_embeddings; zero rows stay zero)."""
-    import numpy as np
-
-    vectors = np.asarray(vectors, dtype=np.float32)
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    scores, rows = top_k_cosine(queries, corpus, top_k)
+    return [
+        [(int(i), float(score)) for i, score in zip(row, line, strict=True)]
+        for row, line in zip(rows.tolist(), scores.tolist(), strict=True)
+    ]
 
 
 def rerank_candidates(

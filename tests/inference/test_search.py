@@ -46,10 +46,10 @@ def test_corpus_cache_is_reused_until_corpus_or_model_change(model, tiny_model, 
     )
     assert len(said) == 4
     assert "no cache yet" in said[0] and "reusing" in said[1]
-    assert "corpus changed" in said[2] and "model or its settings changed" in said[3]
+    assert "corpus changed" in said[2] and "model's truncate_dim changed" in said[3]
     assert np.load(cache).shape == (11, 8)
     sidecar = json.loads(Path(cache + ".json").read_text())
-    assert sidecar["corpus"]["rows"] == 11 and sidecar["model"]["files"]
+    assert sidecar["rows"] == 11 and sidecar["identity"]["model"]["files"]
 
 
 def test_cache_never_overwrites_a_foreign_file(tmp_path):
