@@ -17,6 +17,7 @@ and `top_k_cosine` scores a corpus chunk at a time, so search and mining stay wi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -205,34 +206,69 @@ class EmbeddingFile:
         """
         import numpy as np
 
-        record = self.record()
-        if key is not None and record["key"] != key.digest:
-            raise StaleEntry(_changed(record.get("identity"), key.identity))
+        record = self._checked_record(key)
         rows, dim = record["rows"], record["dim"]
-        if key is not None and rows != key.rows:
-            raise StaleEntry(f"it holds {rows:,} rows for a corpus of {key.rows:,}")
-        if record["dtype"] != "float32":
-            raise StaleEntry(f"its dtype is {record['dtype']}, not float32")
         target = np.empty((rows, dim), np.float32) if into is None else into[start : start + rows]
         if target.shape != (rows, dim):
             raise StaleEntry(f"it holds {rows:,} x {dim} values where {target.shape} were expected")
+        self._stream(record, lambda begin, count: target[begin : begin + count])
+        return target if into is None else into
+
+    def load_rows(self, key: CorpusKey, rows: np.ndarray, unit: bool = False) -> np.ndarray:
+        """The entry's rows `rows` (-1: a zero row, for the caller to fill), read a block at a time:
+        memory holds the result and one block, never the whole entry. `unit` scales rows to length 1."""
+        import numpy as np
+
+        record = self._checked_record(key)
+        result = np.zeros((len(rows), record["dim"]), np.float32)
+        order = np.argsort(rows, kind="stable")
+        wanted = rows[order]
+        buffer = np.empty((min(READ_ROWS, record["rows"]), record["dim"]), np.float32)
+
+        def scatter(begin: int, block: np.ndarray) -> None:
+            low, high = np.searchsorted(wanted, [begin, begin + len(block)])
+            result[order[low:high]] = block[wanted[low:high] - begin]
+
+        self._stream(record, lambda begin, count: buffer[:count], scatter)
+        return unit_rows_in_place(result) if unit else result
+
+    def _checked_record(self, key: CorpusKey | None) -> dict[str, Any]:
+        record = self.record()
+        if key is not None and record["key"] != key.digest:
+            raise StaleEntry(_changed(record.get("identity"), key.identity))
+        if key is not None and record["rows"] != key.rows:
+            raise StaleEntry(f"it holds {record['rows']:,} rows for a corpus of {key.rows:,}")
+        if record["dtype"] != "float32":
+            raise StaleEntry(f"its dtype is {record['dtype']}, not float32")
+        return record
+
+    def _stream(
+        self,
+        record: dict[str, Any],
+        block_for: Callable[[int, int], np.ndarray],
+        then: Callable[[int, np.ndarray], None] | None = None,
+    ) -> None:
+        """Read the rows a block at a time into `block_for(begin, count)`, hashing them; `then` sees
+        each block. Raises StaleEntry at the end when the bytes are not those the sidecar hashed."""
+        rows, dim = record["rows"], record["dim"]
         digest = hashlib.blake2b(digest_size=16)
         try:
             with open(self.path, "rb") as stream:
                 self._check_header(stream, rows, dim)
                 for begin in range(0, rows, READ_ROWS):
-                    block = target[begin : begin + READ_ROWS]
+                    block = block_for(begin, min(READ_ROWS, rows - begin))
                     view = memoryview(block).cast("B")
                     if stream.readinto(view) != view.nbytes:
                         raise StaleEntry(f"{self.path.name} is truncated")
                     digest.update(view)
+                    if then is not None:
+                        then(begin, block)
                 if stream.read(1):
                     raise StaleEntry(f"{self.path.name} has bytes past its {rows:,} rows")
         except OSError as exc:
             raise StaleEntry(f"{self.path.name} is unreadable ({exc.strerror or exc})") from None
         if digest.hexdigest() != record["blake2b"]:
             raise StaleEntry(f"the content of {self.path.name} does not match its checksum")
-        return target if into is None else into
 
     def _check_header(self, stream: Any, rows: int, dim: int) -> None:
         import numpy as np
@@ -329,8 +365,10 @@ class CorpusProgress:
     carriage returns.
     """
 
-    def __init__(self, label: str, total: int, enabled: bool | None = None, stream: Any = None) -> None:
-        self.label, self.total, self.done = label, total, 0
+    def __init__(
+        self, label: str, total: int, enabled: bool | None = None, stream: Any = None, noun: str = "documents"
+    ) -> None:
+        self.label, self.total, self.done, self.noun = label, total, 0, noun
         self.stream = stream or sys.stderr
         self.terminal = self.stream.isatty() if enabled is None else enabled
         self._bar: Any = None
@@ -346,7 +384,9 @@ class CorpusProgress:
             self._bar = Progress(
                 TextColumn(f"{self.label}"),
                 BarColumn(),
-                TextColumn("{task.completed:,.0f} of {task.total:,.0f} documents, {task.fields[rate]}"),
+                TextColumn(
+                    "{task.completed:,.0f} of {task.total:,.0f} " + self.noun + ", {task.fields[rate]}"
+                ),
                 TimeRemainingColumn(),
                 console=Console(file=self.stream),
                 transient=True,
@@ -359,7 +399,9 @@ class CorpusProgress:
         self.done += count
         elapsed = max(time.perf_counter() - self._started, 1e-9)
         if self._bar is not None:
-            self._bar.update(self._task, completed=self.done, rate=f"{self.done / elapsed:,.0f} documents/s")
+            self._bar.update(
+                self._task, completed=self.done, rate=f"{self.done / elapsed:,.0f} {self.noun}/s"
+            )
             return
         if not self.total or self.done * 10 < self._next_tenth * self.total:
             return
@@ -370,7 +412,7 @@ class CorpusProgress:
         else:
             tail = f", {duration(elapsed * (self.total - self.done) / self.done)} left"
         print(
-            f"{self.label}: {self.done:,} of {self.total:,} documents encoded{tail}",
+            f"{self.label}: {self.done:,} of {self.total:,} {self.noun} encoded{tail}",
             file=self.stream,
             flush=True,
         )
@@ -395,13 +437,30 @@ def encode_corpus(
     options: EncodeOptions | None = None,
     *,
     role: str = "document",
-    label: str = "encoding the corpus",
+    label: str | None = "encoding the corpus",
     progress: bool | None = None,
+    noun: str = "documents",
 ) -> np.ndarray:
-    """`texts` encoded (token-sorted windows of Encoder), with a labelled progress report."""
+    """`texts` encoded (token-sorted windows of Encoder), with a progress report labelled `label`
+    (None: no report; `progress` True/False: a bar or plain lines, None: a bar on a terminal)."""
     encoder = Encoder(model, options or EncodeOptions(), role=role)
-    with CorpusProgress(label, len(texts), enabled=progress) as report:
+    if label is None:
+        return encoder.encode(list(texts))
+    with CorpusProgress(label, len(texts), enabled=progress, noun=noun) as report:
         return encoder.encode(list(texts), progress=report.advance)
+
+
+def document_embedder(
+    cache: CorpusCache, label: str, *, batch_size: int = 32, store: bool = True, keep: bool = True
+) -> Callable[[Any, Sequence[str], str | None, str | None], np.ndarray]:
+    """For a retrieval evaluator: (model, corpus texts, prompt_name, prompt) -> their float32
+    embeddings at full size, through `cache` (`store`: on disk too; for the base model only)."""
+
+    def embed(model: Any, texts: Sequence[str], prompt_name: str | None, prompt: str | None) -> np.ndarray:
+        options = EncodeOptions(batch_size=batch_size, prompt=prompt, prompt_name=prompt_name)
+        return cache.embeddings(model, texts, options, role="document", label=label, store=store, keep=keep)
+
+    return embed
 
 
 # --- the cache -----------------------------------------------------------------------------------
@@ -437,7 +496,7 @@ class CorpusCache:
         options: EncodeOptions | None = None,
         *,
         role: str = "document",
-        label: str = "encoding the corpus",
+        label: str | None = "encoding the corpus",
         name: str | None = None,
         store: bool = True,
         keep: bool = True,
@@ -447,33 +506,68 @@ class CorpusCache:
 
         `store` False neither reads nor writes the disk (a model that is being trained); `keep`
         False does not hold the array in memory for the next caller. The caller must not modify
-        the array it gets (it may be shared).
+        the array it gets (it may be shared). `label` names the stage in the progress report and
+        the cache's notes (None: no progress report).
         """
-        options = options or EncodeOptions()
-        if options.precision != "float32":
-            raise SbftError("corpus embeddings are cached as float32", where="precision")
+        options = _checked(options)
         key = corpus_key(model, texts, options, role, name)
         if key.digest in self._memory:
             return self._memory[key.digest]
         entry = self.entry(key) if store else None
-        embeddings = self._read(entry, key, label) if entry is not None and self.read else None
+        embeddings = self._read(entry, key, label) if entry is not None else None
         if embeddings is None:
-            embeddings = encode_corpus(model, texts, options, role=role, label=label, progress=progress)
-            if entry is not None and self.write:
-                self._write(entry, embeddings, key)
+            embeddings = self._encode(model, texts, options, role, label, progress, entry, key)
         if keep:
             self._memory = {key.digest: embeddings}  # the last corpus only: 1.5 GB at 1M x 384
         return embeddings
+
+    def select(
+        self,
+        model: Any,
+        texts: Sequence[str],
+        rows: np.ndarray,
+        options: EncodeOptions | None = None,
+        *,
+        role: str = "document",
+        label: str | None = "encoding the corpus",
+        progress: bool | None = None,
+    ) -> np.ndarray:
+        """Unit-length embeddings of texts[rows] (row -1: a zero row for the caller to fill), float32.
+
+        Memory holds the result and little else: a disk entry is read a block at a time, and a
+        corpus encoded here is written to disk and read back that way (not held twice).
+        """
+        options = _checked(options)
+        key = corpus_key(model, texts, options, role)
+        if key.digest in self._memory:
+            return gather_unit_rows(self._memory[key.digest], rows)
+        entry = self.entry(key)
+        found = self._read(entry, key, label, rows) if entry is not None else None
+        if found is not None:
+            return found
+        embeddings = self._encode(model, texts, options, role, label, progress, entry, key)
+        if entry is not None and self.write and entry.sidecar.exists():
+            del embeddings  # read back a block at a time: the corpus is never in memory twice
+            with contextlib.suppress(StaleEntry):
+                return entry.load_rows(key, rows, unit=True)
+            embeddings = encode_corpus(model, texts, options, role=role, label=label, progress=progress)
+        else:
+            self._memory = {key.digest: embeddings}  # no disk: the next caller shares it from memory
+        return gather_unit_rows(embeddings, rows)
 
     def forget(self) -> None:
         """Drop the arrays held in memory."""
         self._memory.clear()
 
-    def _read(self, entry: EmbeddingFile, key: CorpusKey, label: str) -> np.ndarray | None:
-        if not entry.path.exists() and not entry.sidecar.exists():
+    def _read(
+        self, entry: EmbeddingFile, key: CorpusKey, label: str | None, rows: np.ndarray | None = None
+    ) -> np.ndarray | None:
+        """The entry's rows (all, or unit-length `rows`), or None (said why when it exists but fails)."""
+        label = label or "corpus embeddings"
+        if not self.read or (not entry.path.exists() and not entry.sidecar.exists()):
             return None
         try:
-            embeddings = entry.load(key)
+            embeddings = entry.load(key) if rows is None else entry.load_rows(key, rows, unit=True)
         except StaleEntry as reason:
             self.say(
                 f"{label}: the cached corpus embeddings {entry.path} are not used ({reason}); encoding again"
@@ -482,12 +576,35 @@ class CorpusCache:
         self.say(f"{label}: corpus embeddings read from the cache ({key.rows:,} documents)")
         return embeddings
 
+    def _encode(
+        self,
+        model: Any,
+        texts: Sequence[str],
+        options: EncodeOptions,
+        role: str,
+        label: str | None,
+        progress: bool | None,
+        entry: EmbeddingFile | None,
+        key: CorpusKey,
+    ) -> np.ndarray:
+        embeddings = encode_corpus(model, texts, options, role=role, label=label, progress=progress)
+        if entry is not None and self.write:
+            self._write(entry, embeddings, key)
+        return embeddings
+
     def _write(self, entry: EmbeddingFile, embeddings: np.ndarray, key: CorpusKey) -> None:
         try:
             entry.path.parent.mkdir(parents=True, exist_ok=True)
             entry.save(embeddings, key, "sbft")
         except OSError as exc:  # a cache that cannot be written only costs the next run its time
             self.say(f"the corpus embeddings were not cached in {entry.path.parent}: {exc.strerror or exc}")
+
+
+def _checked(options: EncodeOptions | None) -> EncodeOptions:
+    options = options or EncodeOptions()
+    if options.precision != "float32":
+        raise SbftError("corpus embeddings are cached as float32", where="precision")
+    return options
 
 
 # --- search --------------------------------------------------------------------------------------
@@ -499,6 +616,25 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
 
     vectors = np.asarray(vectors, dtype=np.float32)
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def unit_rows_in_place(vectors: np.ndarray) -> np.ndarray:
+    """`vectors` (float32) scaled to length 1 a block at a time, in place."""
+    for begin in range(0, len(vectors), READ_ROWS):
+        vectors[begin : begin + READ_ROWS] = unit_rows(vectors[begin : begin + READ_ROWS])
+    return vectors
+
+
+def gather_unit_rows(source: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Unit-length copies of source[rows] (row -1: a zero row), a block at a time."""
+    import numpy as np
+
+    result = np.zeros((len(rows), source.shape[1]), np.float32)
+    for begin in range(0, len(rows), READ_ROWS):
+        block = rows[begin : begin + READ_ROWS]
+        found = block >= 0
+        result[begin : begin + READ_ROWS][found] = unit_rows(source[block[found]])
+    return result
 
 
 def top_k_cosine(

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer
 
+    from sbft.inference.corpus import CorpusCache
+
 _SKIPPED = re.compile(r"Skipped ([\d,]+) potential negatives .* due to the (absolute_margin|relative_margin)")
 """How `mine_hard_negatives` reports the candidates its margins skipped (it returns no count)."""
 SCORES = "scores"
@@ -86,28 +88,48 @@ def mine_negatives(
     seed: int = 42,
     progress: bool = True,
     where: str = "",
+    corpus_cache: CorpusCache | None = None,
 ) -> tuple[Dataset, MiningStats]:
     """(query, positive) rows -> (query, positive, negative_1..negative_num) rows and statistics.
 
     Candidates come from `corpus` (None: the positives of the rows themselves). `use_faiss` None
     uses faiss when it is installed. `settings.model` is the caller's to load (it passes `model`);
     `settings.rescore_with` is loaded here. `where` prefixes the parameter names in errors.
+
+    The corpus is encoded through `corpus_cache` (default: sbft's cache, see
+    sbft.inference.corpus): a corpus the model has encoded before, for mining or for an
+    evaluation, is read back instead of encoded again.
     """
     from sentence_transformers.util import mine_hard_negatives
+
+    from sbft.mining.embedded import Precomputed
 
     started = time.perf_counter()
     settings.check(where)
     query_column, positive_column = pairs.column_names[:2]
     positives = pairs[positive_column]
+    corpus = list(corpus) if corpus is not None else None
     documents, duplicates = _searchable(corpus, positives)
     faiss = _faiss(use_faiss, join_key(where, "use_faiss"))
+    miner = Precomputed.prepare(
+        model,
+        pairs[query_column],
+        positives,
+        corpus,
+        documents,
+        cache=corpus_cache,
+        batch_size=batch_size,
+        query_prompt=query_prompt,
+        corpus_prompt=corpus_prompt,
+        progress=progress,
+    )
     rescorer = (
         load_for_mining(settings.rescore_with, CROSS_ENCODER, join_key(where, "rescore_with"))
         if settings.rescore_with
         else None
     )
     report = io.StringIO()  # mine_hard_negatives prints its own table; sbft prints the summary
-    bars = contextlib.nullcontext() if progress else contextlib.redirect_stderr(io.StringIO())
+    bars = contextlib.redirect_stderr(io.StringIO())  # its tqdm bars: sbft reported the encodes itself
     state = random.getstate()
     random.seed(seed)  # `random` sampling draws from Python's random module
     try:
@@ -115,7 +137,7 @@ def mine_negatives(
             warnings.filterwarnings("ignore", "std", UserWarning)  # its table, on a single negative
             mined = mine_hard_negatives(
                 pairs.select_columns([query_column, positive_column]),
-                model,
+                miner,
                 anchor_column_name=query_column,
                 positive_column_name=positive_column,
                 corpus=documents,
@@ -131,6 +153,7 @@ def mine_negatives(
                 output_format="n-tuple",
                 output_scores=True,
                 batch_size=batch_size,
+                faiss_batch_size=miner.query_block,
                 use_faiss=faiss,
             )
     except ValueError as exc:  # parameters sentence-transformers refuses (our checks catch the known ones)

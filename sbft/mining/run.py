@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
     from sbft.data import PreparedDataset
+    from sbft.inference.corpus import CorpusCache
 
 
 def mine_datasets(
@@ -35,6 +36,7 @@ def mine_datasets(
     seed: int = 42,
     progress: bool = True,
     write: bool = True,
+    corpus_cache: CorpusCache | None = None,
 ) -> tuple[dict[str, PreparedDataset], dict[str, dict[str, Any]]]:
     """The datasets, those with `negatives.mine` on mined train rows (query, positive,
     negative_1..); and for each of those its statistics and settings, as metrics.json keeps them.
@@ -42,6 +44,9 @@ def mine_datasets(
     Rows already in `run_dir`/mined/ are read back (their record says `reused: true`); others are
     mined with `base_model` (with the recipe's `prompts`) or the miner the recipe names, over the
     dataset's corpus or else its train positives, and written there when `write`.
+
+    `corpus_cache` (one per run, see sbft.inference.corpus) holds the corpus embeddings, so the
+    baseline evaluation of the same model and corpus reuses this encode instead of its own.
     """
     result, records = dict(datasets), {}
     folder = run_dir / run_folder.MINED
@@ -69,6 +74,7 @@ def mine_datasets(
                 seed=seed,
                 progress=progress,
                 where=where,
+                corpus_cache=corpus_cache,
             )
             record = {**dataclasses.asdict(stats), "settings": dataclasses.asdict(mine)}
             if write:
