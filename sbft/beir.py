@@ -55,6 +55,14 @@ def qrels_path(folder: str | Path, split: str) -> Path:
     return Path(folder) / QRELS / f"{split}.tsv"
 
 
+def beir_files(folder: str | Path | None) -> list[Path]:
+    """The files a BEIR folder's reader opens (none for None): outputs must not replace them."""
+    if not folder:
+        return []
+    folder = Path(folder)
+    return [folder / CORPUS, folder / QUERIES, *sorted((folder / QRELS).glob("*.tsv"))]
+
+
 def read_beir(folder: str | Path, splits: tuple[str, ...], where: str) -> BeirData:
     """The corpus, and the judged queries of each of `splits` that has a qrels file."""
     folder = Path(folder)

@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -81,10 +81,16 @@ def write_json(path: str | Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
-def check_output(path: str | None, overwrite: bool, where: str = "output") -> None:
-    """Before any work: a folder to write in, and no user file replaced unasked."""
-    if path is None or path == STDIN:
+def check_output(
+    path: str | Path | None,
+    overwrite: bool,
+    where: str = "output",
+    inputs: Iterable[str | Path | None] = (),
+) -> None:
+    """Before any work: a folder to write in, no input written over, no user file replaced unasked."""
+    if path is None or str(path) == STDIN:
         return
+    refuse_input_as_output(path, inputs, where)
     target = Path(path)
     if target.is_dir():
         raise SbftError(f"the output '{path}' is a folder", where=where, fix="Name a file.")
@@ -96,6 +102,46 @@ def check_output(path: str | None, overwrite: bool, where: str = "output") -> No
         )
     if not target.parent.is_dir():
         raise SbftError(f"the folder '{target.parent}' does not exist", where=where)
+
+
+def refuse_input_as_output(
+    output: str | Path | None, inputs: Iterable[str | Path | None], where: str = "output"
+) -> None:
+    """An output that is one of the inputs (by name, symbolic link or hard link) would be replaced
+    by what is made from it: refused before any work. A folder input stands for itself only:
+    callers list the files they read inside it (beir.beir_files)."""
+    if output is None or str(output) == STDIN:
+        return
+    for given in inputs:
+        if given is None or str(given) == STDIN:
+            continue
+        source = Path(given)
+        if _same_file(Path(output), source):
+            raise SbftError(
+                f"the output '{output}' is the input '{source}'{_how_same(Path(output), source)}: "
+                "writing it would destroy the input",
+                where=where,
+                fix="Write to another file; --overwrite and --force never replace an input.",
+            )
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    """The same file on disk (st_dev and st_ino, links followed), or the same resolved path."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:  # one of them does not exist yet
+        try:
+            return first.resolve() == second.resolve()
+        except (OSError, RuntimeError):  # a link loop
+            return False
+
+
+def _how_same(output: Path, source: Path) -> str:
+    if output.resolve() != source.resolve():
+        return " (a hard link: the same file under two names)"
+    if output.absolute() != source.absolute():
+        return f" (through a symbolic link: both are '{source.resolve()}')"
+    return ""
 
 
 # --- data file formats ---------------------------------------------------------------------------

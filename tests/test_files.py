@@ -112,3 +112,70 @@ def test_tsv_means_tab_unless_the_separator_is_given():
     assert reader_options("a.csv", {}) == {}
     loader_args = {"quoting": 3}
     assert reader_options("a.tsv", loader_args) is not loader_args and loader_args == {"quoting": 3}
+
+
+# --- output = input, for every command that reads and writes files (issue 25, case 3) ------------
+
+
+def _inputs(tmp_path, pair_score_files, beir_folder):
+    """The files the commands read: a csv of pairs with a text column, a text corpus, a BEIR folder."""
+    texts = tmp_path / "texts.csv"
+    texts.write_text(
+        "text,q,a\n" + "".join(f"t{i} here,q{i} x,a{i} y\n" for i in range(12)), encoding="utf-8"
+    )
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"document {i} text\n" for i in range(20)), encoding="utf-8")
+    return {"texts": texts, "corpus": corpus, "dev": pair_score_files["dev"], "beir": beir_folder}
+
+
+SAME_FILE_CASES = {
+    # command: (the input the output names, the command line with OUT for the output)
+    "encode": ("texts", "encode {model} {texts} --column text -o OUT --overwrite"),
+    "mine pairs": ("texts", "mine {model} {texts} --corpus {corpus} --columns q,a -o OUT --overwrite"),
+    "mine corpus": ("corpus", "mine {model} {texts} --corpus {corpus} --columns q,a -o OUT --overwrite"),
+    "eval file": ("dev", "eval {model} {dev} -o OUT --overwrite"),
+    "eval recipe split": ("dev", "eval {model} {recipe}#sts:dev -o OUT --overwrite"),
+    "eval beir": ("beir/corpus.jsonl", "eval {model} {beir}#dev -o OUT --overwrite"),
+    "init file": ("dev", "init --data {dev} -o OUT --force"),
+    "init beir": ("beir/qrels/train.tsv", "init --data {beir} -o OUT --force"),
+    "search cache": ("corpus", "search {model} --corpus {corpus} --corpus-embeddings OUT query"),
+}
+
+
+@pytest.mark.parametrize("link", ["same path", "symbolic link", "hard link"])
+@pytest.mark.parametrize("case", SAME_FILE_CASES)
+def test_no_command_writes_over_its_input(
+    cli, tmp_path, tiny_model, pair_score_files, beir_folder, recipe_file, case, link
+):
+    """Every command with an output refuses an output that is its input, even with --overwrite or
+    --force: exit 2, one paragraph, and the input byte for byte as it was."""
+    inputs = _inputs(tmp_path, pair_score_files, beir_folder)
+    name, line = SAME_FILE_CASES[case]
+    source = inputs[name] if name in inputs else tmp_path / name
+    before = source.read_bytes()
+    output = tmp_path / f"other-name{source.suffix}"
+    if link == "same path":
+        output = source
+    elif link == "symbolic link":
+        output.symlink_to(source)
+    else:
+        os.link(source, output)
+    fields = {**inputs, "model": tiny_model, "recipe": recipe_file()}
+    args = [str(output) if word == "OUT" else word.format(**fields) for word in line.split()]
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    assert source.read_bytes() == before
+    assert "Traceback" not in result.output
+    assert "is the input" in " ".join(result.stderr.split())
+    if link == "hard link":
+        assert "hard link" in result.stderr
+
+
+def test_distinct_files_with_the_same_content_are_not_the_input(tmp_path):
+    """A copy is another file: writing it is allowed (with --overwrite)."""
+    source, copy = tmp_path / "a.csv", tmp_path / "b.csv"
+    source.write_text("x\n", encoding="utf-8")
+    copy.write_text("x\n", encoding="utf-8")
+    check_output(str(copy), True, inputs=[source, None, "-"])
+    with pytest.raises(SbftError, match="is the input"):
+        check_output(str(tmp_path / "." / "a.csv"), True, inputs=[source])

@@ -114,6 +114,7 @@ def evaluate(
     """
     from rich.console import Console
 
+    from sbft.beir import beir_files
     from sbft.evaluation.data import DataOptions, resolve_data
     from sbft.evaluation.score import score_models
     from sbft.files import check_output
@@ -124,7 +125,7 @@ def evaluate(
         raise SbftError("give at least one model and the data", fix="For example: sbft eval MODEL data.csv")
     *models, data = arguments
     if output is not None:
-        check_output(str(output), overwrite)
+        check_output(str(output), overwrite, inputs=[data.partition("#")[0]])
     options = DataOptions(
         columns=_list(columns, "--columns"),
         label=label,
@@ -138,6 +139,9 @@ def evaluate(
     )
     errors = Console(stderr=True, highlight=False)
     resolved = resolve_data(data, options, models)
+    if output is not None:  # the files behind DATA (a recipe's or a run's splits, a folder's file)
+        read = [p for spec in resolved.specs.values() for p in (*spec.files.values(), *beir_files(spec.beir))]
+        check_output(str(output), overwrite, inputs=read)
     for note in resolved.notes:
         errors.print(f"[dim]{note}[/]", soft_wrap=True)
     results = score_models(

@@ -36,11 +36,14 @@ def init(
     from rich.console import Console
     from rich.markup import escape
 
+    from sbft.beir import beir_files
     from sbft.errors import SbftError
+    from sbft.files import refuse_input_as_output
     from sbft.init import DEFAULT_MODEL, recipe_from_data, template, write_recipe
     from sbft.proposal import TASKS
 
     console = Console(highlight=False)
+    refuse_input_as_output(output, [data, *(beir_files(data) if data and data.is_dir() else [])])
     if output.exists() and not force:  # before reading any data: fail fast
         write_recipe("", output, force)
     if data is None:

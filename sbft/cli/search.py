@@ -82,8 +82,10 @@ def search(
     from rich.console import Console
 
     from sbft.cli.output import echo_hits_json, print_hits
+    from sbft.files import refuse_input_as_output
     from sbft.inference import EncodeOptions, TextSource, search_corpus
 
+    refuse_input_as_output(corpus_embeddings, [corpus, queries_file], where="--corpus-embeddings")
     texts = _queries(queries, queries_file, replace_errors)
     errors = Console(stderr=True, highlight=False)
     results = search_corpus(

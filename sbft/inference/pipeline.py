@@ -95,7 +95,7 @@ def encode_file(
     """
     source.check()
     output_format(output)
-    check_output(output, overwrite)
+    check_output(output, overwrite, inputs=[source.path])
     options.check()
     started = time.perf_counter()
     encoder = Encoder(load_encoder(model, **model_options), options)

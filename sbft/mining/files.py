@@ -41,7 +41,7 @@ def mine_file(
     from sbft.quiet import quiet_libraries
 
     quiet_libraries()
-    check_output(output, overwrite)
+    check_output(output, overwrite, inputs=[pairs, corpus])
     settings.check("")
     rows = read_pairs(pairs, columns)
     documents = read_corpus(corpus)
