@@ -18,7 +18,7 @@ from rich.console import Console
 from sbft.columns import FIRST_COLUMN, ID_NAME, ID_VALUE, LATER_COLUMN
 from sbft.errors import SbftError
 from sbft.plan import Plan, print_plan
-from sbft.recipe import LossSpec, ModelSpec, Recipe, check_type
+from sbft.recipe import DatasetSpec, LossSpec, ModelSpec, Recipe, check_type
 from sbft.training_args import DEV_SCORE, innermost
 from sbft.wording import noun
 
@@ -59,7 +59,7 @@ def preflight(recipe: Recipe) -> Plan:
             raise SbftError(
                 "there is no train split to train on",
                 where=f"datasets.{name}",
-                fix="Add files: {train: ...} (or map splits: {train: ...} for a hub dataset).",
+                fix=_add_train_split(prepared.spec),
             )
         for split in ("dev", "test"):
             if split in prepared.splits:
@@ -331,6 +331,17 @@ def _check_gather(recipe: Recipe) -> None:
                 where=f"datasets.{name}.loss.args.gather_across_devices",
                 fix="Remove it (negatives then come from each process's own batch), or train on one dataset.",
             )
+
+
+def _add_train_split(spec: DatasetSpec) -> str:
+    """How this dataset gets a train split, in the words of the way it is read."""
+    if spec.beir:
+        return (
+            f"Add {spec.beir}/qrels/train.tsv (query-id, corpus-id, score), or remove loss to evaluate only."
+        )
+    if spec.hub:
+        return "Map one: splits: {train: HUB_SPLIT}, or remove loss to evaluate only."
+    return "Add files: {train: FILE}, or remove loss to evaluate only."
 
 
 def _warnings(prepared: PreparedDataset, plan: Plan) -> list[str]:

@@ -171,6 +171,13 @@ def _read_sample(path: Path, file_format: str, loader_args: dict[str, Any]) -> p
         return pd.read_json(path).head(SAMPLE_ROWS)  # a JSON array rather than JSON lines
 
 
+def _free_text(values: set[str]) -> bool:
+    """Sentences rather than class names: a question asked of several candidates repeats like a
+    label (WikiQA), but labels are a word or two ('entailment', 'not similar')."""
+    words = [len(value.split()) for value in values]
+    return sum(words) / len(words) > 3 or max(words) > 5
+
+
 def _classify(name: str, values: pd.Series) -> Column:
     """A column's kind, from its sampled values (and its name, where values are ambiguous)."""
     import pandas as pd
@@ -202,7 +209,11 @@ def _classify(name: str, values: pd.Series) -> Column:
     distinct_texts = set(strings)
     if len(distinct_texts) == 1:
         return Column(name, "other", f"always {strings[0]!r}")
-    if len(distinct_texts) <= MAX_CLASSES and 2 * len(distinct_texts) <= len(strings):
+    if (
+        len(distinct_texts) <= MAX_CLASSES
+        and 2 * len(distinct_texts) <= len(strings)
+        and not _free_text(distinct_texts)
+    ):
         shown = ", ".join(sorted(distinct_texts)[:4]) + (", ..." if len(distinct_texts) > 4 else "")
         return Column(
             name, "classes", f"{len(distinct_texts)} classes: {shown}", classes=sorted(distinct_texts)

@@ -146,6 +146,7 @@ def propose(inspection: Inspection, task_name: str | None = None) -> Proposal:
     labels = _label_candidates(inspection)
     if task_name is not None:
         task = task_by_name(task_name)
+        texts, labels = _texts_for(task, texts, labels)
     elif _labelled_candidates(texts, labels, inspection):
         task = RETRIEVAL
     elif labels:
@@ -171,7 +172,7 @@ def propose(inspection: Inspection, task_name: str | None = None) -> Proposal:
     proposal = Proposal(
         task, [c.name for c in used], loss=task.loss, loss_why=task.loss_why, evaluator=task.evaluator
     )
-    ignored = [c.name for c in inspection.columns if c not in used]
+    ignored = [c.name for c in inspection.columns if c.name not in {u.name for u in used}]
     if task.label is not None:
         proposal.label = _pick_label(task, labels, inspection)
         ignored.remove(proposal.label.name)
@@ -198,6 +199,18 @@ def task_by_name(name: str) -> Task:
     if name not in TASKS:
         raise SbftError(f"unknown task '{name}'", where="task", fix=did_you_mean(name, TASKS))
     return TASKS[name]
+
+
+def _texts_for(task: Task, texts: list[Column], labels: list[Column]) -> tuple[list[Column], list[Column]]:
+    """A task the user chose wins over the guessed kinds: when it needs more text columns than
+    were found, string columns read as class names (repeated questions) are its texts."""
+    needed = 3 if task.name == "triplets" else 2
+    spare = [c for c in labels if c.kind == "classes" and all(isinstance(v, str) for v in c.classes)]
+    if len(texts) >= needed or not spare:
+        return texts, labels
+    taken = spare[: needed - len(texts)]
+    as_text = [Column(c.name, "text", c.detail, distinct=len(c.classes)) for c in taken]
+    return _in_loss_order(texts + as_text), [c for c in labels if c not in taken]
 
 
 def _in_loss_order(texts: list[Column]) -> list[Column]:
@@ -255,7 +268,7 @@ def _retrieval_from_labels(inspection: Inspection, texts: list[Column], labels: 
         f"Each {candidate.name} labelled 1 in {label.name} becomes a (query, positive) row; the "
         f"{candidate.name}s labelled 0 for the same {query.name} are its hard negatives."
     )
-    ignored = [c.name for c in inspection.columns if c not in (query, candidate, label)]
+    ignored = [c.name for c in inspection.columns if c.name not in {query.name, candidate.name, label.name}]
     if ignored:
         proposal.notes.append(f"Not used: {', '.join(ignored)}.")
     return proposal

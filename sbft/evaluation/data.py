@@ -179,13 +179,19 @@ def _from_recipe(
         raise SbftError(
             f"no dataset {'named ' + repr(name) + ' ' if name else ''}in the recipe has a {split} split",
             where=str(path),
-            fix="Name a split it has, e.g. recipe.yaml#name:dev.",
+            fix=_recipe_splits_fix(path, chosen),
         )
     if options.max_samples is not None:
         specs = {n: dataclasses.replace(s, max_samples=options.max_samples) for n, s in specs.items()}
     notes = [f"skipped {n}: no {split} split" for n in chosen if n not in specs]
     base = recipe.model.name if with_base else None
     return EvalData(specs, split, notes, recipe.model.prompts, recipe.evaluation_dims, base)
+
+
+def _recipe_splits_fix(path: Path, chosen: dict[str, DatasetSpec]) -> str:
+    """The fix naming the splits the recipe's datasets really declare."""
+    found = [f"{path}#{n}:{s}" for n, spec in chosen.items() for s in SPLITS if s in spec.declared_splits]
+    return "Name a split it has: " + ", ".join(found) + "." if found else "Add a dev or test split to it."
 
 
 def _refuse_file_options(options: DataOptions, data: Path, reason: str) -> None:
@@ -214,11 +220,19 @@ def _from_beir(folder: Path, split: str | None, options: DataOptions) -> EvalDat
         raise SbftError(
             f"the BEIR folder has no {QRELS}/{split}.tsv",
             where=str(folder),
-            fix=f"Name a split it has: {folder}#dev, for example.",
+            fix=_splits_it_has(folder),
         )
     folder = folder.resolve()
     name = folder.parent.name if folder.name.lower() == "beir" else folder.name
     return EvalData({name: DatasetSpec(beir=str(folder), max_samples=options.max_samples)}, split, notes)
+
+
+def _splits_it_has(folder: Path) -> str:
+    """The fix naming the splits a BEIR folder really has (its qrels files)."""
+    present = [s for s in SPLITS if qrels_path(folder, s).is_file()]
+    if not present:
+        return f"Add {QRELS}/test.tsv (query-id, corpus-id, score), or name another folder."
+    return "Name a split it has: " + ", ".join(f"{folder}#{s}" for s in present) + "."
 
 
 def _pick_file(folder: Path, split: str) -> Path:

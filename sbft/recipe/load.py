@@ -246,6 +246,9 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
                 errors.append(exc)
         if len(candidates) == 1:
             raise errors[0]
+        shaped = [e for c, e in zip(candidates, errors, strict=True) if _same_shape(value, c)]
+        if len(shaped) == 1:  # a list where a list may go: its own error names the wrong item
+            raise shaped[0]
         raise SbftError(
             f"expected {' or '.join(_type_name(c) for c in candidates)}, got {_describe(value)}",
             where=where,
@@ -273,10 +276,18 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
+def _same_shape(value: Any, hint: Any) -> bool:
+    """`value` is the container `hint` asks for (a list for list[float]), whatever its items."""
+    origin = typing.get_origin(hint)
+    return (origin is list and isinstance(value, list)) or (origin is dict and isinstance(value, dict))
+
+
 def _type_name(hint: Any) -> str:
     origin = typing.get_origin(hint)
     if origin is list:
-        return "a list"
+        item = _type_name(typing.get_args(hint)[0]) if typing.get_args(hint) else ""
+        plural = {"a number": "numbers", "a string": "strings", "an integer": "integers"}.get(item)
+        return f"a list of {plural}" if plural else "a list"
     if origin is dict or dataclasses.is_dataclass(hint):
         return "a mapping"
     if origin is Literal:
