@@ -2,6 +2,7 @@
 without mined hard negatives (issue 13's numbers).
 
     python scripts/bench_retrieval.py [--wikiqa DIR] [--sides sbft,sbft-mined,plain,plain-mined]
+    python scripts/bench_retrieval.py --race 2 [--warm-cache]   # whole commands vs plain, alternating
 
 Each side trains MultipleNegativesRankingLoss on the qrels/train pairs (2 epochs, batch 32, lr 2e-5,
 seed 42, no_duplicates) and searches the 159 dev questions over the whole 18,821-sentence corpus
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -112,20 +114,62 @@ def write_tables(results: dict[str, Any], about: dict[str, Any]) -> None:
     out = REPO / "benchmarks"
     out.mkdir(exist_ok=True)
     (out / "retrieval.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (out / "retrieval.json").write_text(json.dumps({"machine": about, "results": results}, indent=2) + "\n")
+    earlier = json.loads((out / "retrieval.json").read_text()) if (out / "retrieval.json").exists() else {}
+    record = {**earlier, "machine": about, "results": results}  # a race's figures stay
+    (out / "retrieval.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+def race(rounds: int, workdir: Path, env: dict[str, str], beir: Path, warm: bool) -> dict[str, Any]:
+    """The shipped recipe (mined negatives) against the plain script with --mine, whole commands,
+    alternating in rotating order. Cold: every sbft run gets an empty SBFT_CACHE (nothing from an
+    earlier run); warm: the runs share one cache, as a user's second run of a recipe would."""
+    sides: dict[str, list[dict[str, Any]]] = {"sbft": [], "plain": []}
+    shared_cache = workdir / "warm-cache"
+    for round_ in range(rounds):
+        for side in ("sbft", "plain") if round_ % 2 == 0 else ("plain", "sbft"):
+            cache = shared_cache if warm else workdir / f"cache-{side}-{round_}"
+            side_env = {**env, "SBFT_CACHE": str(cache)}
+            side_env.pop("SBFT_NO_CACHE", None)
+            print(f"round {round_ + 1}: {side} ...", flush=True)
+            if side == "sbft":
+                measured = sbft_side(workdir / f"r{round_}", side_env, mined=True)
+            else:
+                measured = plain_side(workdir / f"r{round_}", side_env, beir, mined=True)
+            measured["load_average_at_end"] = os.getloadavg()
+            print(f"  {side}: dev nDCG@10 {measured['dev']:.4f} in {measured['wall_s']:.0f} s", flush=True)
+            sides[side].append(measured)
+    median = {side: statistics.median(r["wall_s"] for r in runs) for side, runs in sides.items()}
+    return {
+        "sbft_seconds": median["sbft"],
+        "plain_seconds": median["plain"],
+        "ratio_sbft_over_plain": round(median["sbft"] / median["plain"], 3),
+        "cache": "warm" if warm else "cold",
+        "rounds": sides,
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--wikiqa", type=Path, default=REPO.parent / "shared" / "data" / "wikiqa")
     parser.add_argument("--sides", default="sbft,sbft-mined,plain,plain-mined")
+    parser.add_argument("--race", type=int, default=0, help="rounds of shipped recipe vs plain script")
+    parser.add_argument("--warm-cache", action="store_true", help="with --race: sbft runs share a cache")
     options = parser.parse_args()
     beir = options.wikiqa.resolve() / "beir"
     env = {**os.environ, "WIKIQA_DIR": str(options.wikiqa.resolve()), "HF_HUB_OFFLINE": "1"}
     about = machine()
     earlier = REPO / "benchmarks" / "retrieval.json"
     # Sides measured by an earlier run are kept (each with its own load average) unless rerun.
-    results: dict[str, Any] = json.loads(earlier.read_text())["results"] if earlier.exists() else {}
+    record = json.loads(earlier.read_text()) if earlier.exists() else {}
+    if options.race:
+        with tempfile.TemporaryDirectory(prefix="sbft-bench-race-") as folder:
+            outcome = race(options.race, Path(folder), env, beir, options.warm_cache)
+        record.update({key: value for key, value in outcome.items() if key != "rounds"})
+        record.setdefault("races", {})[outcome["cache"]] = {**outcome, "machine": about}
+        earlier.write_text(json.dumps(record, indent=2) + "\n")
+        print(f"sbft {outcome['sbft_seconds']:.0f} s, plain {outcome['plain_seconds']:.0f} s", flush=True)
+        return 0
+    results: dict[str, Any] = record.get("results", {})
     with tempfile.TemporaryDirectory(prefix="sbft-bench-retrieval-") as folder:
         workdir = Path(folder)
         for side in options.sides.split(","):
