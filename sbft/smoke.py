@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from datasets import Dataset
 
     from sbft.data import PreparedDataset
+    from sbft.estimate import Throughput
     from sbft.families import Family
 
 SMOKE_ROWS = 8
@@ -42,6 +43,9 @@ class SmokeResult:
     """Wall time of the whole smoke run: model, baseline, training, evaluation, save, reload."""
     training_seconds: float
     """Of which the trainer's own time (the steps and the evaluation during training)."""
+    throughput: Throughput | None = None
+    """Batches timed on the reloaded model (the real model's size, the real rows): the estimate's pace."""
+    why_not_timed: str = ""
 
     def line(self) -> str:
         return f"smoke run: ok, {self.steps} {noun(self.steps, 'step')} in {self.seconds:.1f} s"
@@ -141,20 +145,36 @@ _HINTS = {
 }
 
 
-def try_saved_model(folder: Path, family: Family, datasets: dict[str, PreparedDataset]) -> None:
+def try_saved_model(folder: Path, family: Family, datasets: dict[str, PreparedDataset]) -> tuple[Any, float]:
     """Load the saved model back, as `sbft encode` / `sbft rerank` will, and encode or score one pair
-    (the first training row)."""
+    (the first training row). The model and the seconds its load took are returned: the estimate
+    times batches on it."""
+    import time
+
     from sbft.models import load_model
 
+    started = time.perf_counter()
     prepared = next(d for d in datasets.values() if d.spec.loss is not None)
     row = prepared.splits["train"][0]
     texts = [row[column] for column in prepared.inputs[:2]]
     texts = [text[0] if isinstance(text, list) else text for text in texts]  # listwise: one document
     model = load_model(str(folder), family=family)
+    loaded = time.perf_counter() - started
     if family.makes_embeddings:
         model.encode(texts)
     else:
         model.predict([(texts[0], texts[-1])])
+    return model, loaded
+
+
+def timed(model: Any, load_seconds: float, plan: Any) -> dict[str, Any]:
+    """The real run's pace, timed on the smoke's reloaded model: SmokeResult's throughput fields."""
+    from sbft.estimate import timed_or_none
+
+    throughput, why_not = timed_or_none(model, plan)
+    if throughput is not None:
+        throughput.load_s = load_seconds
+    return {"throughput": throughput, "why_not_timed": why_not}
 
 
 @contextlib.contextmanager

@@ -27,3 +27,21 @@ def test_train_refuses_a_bad_recipe_before_writing_anything(recipe_file, tmp_pat
     assert "Traceback" not in result.stdout + result.stderr
     assert "Did you mean 'learning_rate'?" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_check_prints_a_time_estimate_unless_told_not_to(cli, recipe_file):
+    path = recipe_file()
+    shown = cli("check", path)
+    assert shown.exit_code == 0, shown.output
+    assert "estimated time on this machine" in shown.stdout and "  total " in shown.stdout
+    quiet = cli("check", path, "--no-estimate")
+    assert quiet.exit_code == 0 and "estimated time" not in quiet.stdout
+
+
+def test_check_smoke_estimates_from_the_smoke_runs_model(cli, recipe_file):
+    shown = cli("check", recipe_file(), "--smoke")
+    assert shown.exit_code == 0, shown.output
+    lines = shown.stdout.splitlines()
+    smoke = next(i for i, line in enumerate(lines) if line.startswith("smoke run: ok"))
+    assert "estimated time on this machine" in lines[smoke + 1]
+    assert "done" in next(line for line in lines if line.strip().startswith("smoke run  "))

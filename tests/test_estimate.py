@@ -1,0 +1,110 @@
+"""The time estimate: each stage is what the plan counts times the pace timed on the real model."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from sbft.check import preflight
+from sbft.estimate import Throughput, about, estimate, measure, measure_base_model, print_estimate
+from sbft.recipe import load_recipe
+
+
+def stages(plan, throughput, **known) -> dict[str, float]:
+    return {stage.name: stage.seconds for stage in estimate(plan, throughput, **known).stages}
+
+
+def test_each_stage_is_what_the_plan_counts_times_the_measured_pace(recipe_file):
+    # 48 train rows at batch 8, 1 epoch: 6 steps of 8 rows, two texts a row; dev and test 16 pairs.
+    plan = preflight(load_recipe(recipe_file()))
+    pace = Throughput(train_text_s=0.5, encode_text_s=0.25, load_s=2.0, timed="t")
+    times = stages(plan, pace)
+    assert times["training"] == pytest.approx(6 * 8 * 2 * 0.5)
+    assert times["baseline evaluation"] == pytest.approx((32 + 32) * 0.25)
+    assert times["test"] == pytest.approx(32 * 0.25)
+    # One evaluation per epoch and the final model's, each with the trainer's dev loss (32 texts).
+    assert times["evaluations"] == pytest.approx(2 * (32 + 32) * 0.25)
+    assert times["loading the model"] == 2.0
+    result = estimate(plan, pace)
+    assert result.total == pytest.approx(sum(times.values()))
+
+
+def test_a_smoke_run_that_ran_counts_its_own_time(recipe_file):
+    plan = preflight(load_recipe(recipe_file()))
+    pace = Throughput(train_text_s=0.1, encode_text_s=0.1)
+    assert stages(plan, pace, smoke_seconds=12.5)["smoke run"] == 12.5
+
+
+def test_stages_the_recipe_does_not_have_are_left_out(recipe_file):
+    plan = preflight(load_recipe(recipe_file(evaluation__test=False, evaluation__baseline=False)))
+    times = stages(plan, Throughput(train_text_s=0.1, encode_text_s=0.1))
+    assert "test" not in times
+    assert "baseline evaluation" not in times
+    assert "mining hard negatives" not in times
+
+
+def test_mining_counts_the_corpus_and_the_queries(recipe_file, beir_folder):
+    plan = preflight(
+        load_recipe(
+            recipe_file(
+                datasets={
+                    "qa": {
+                        "beir": str(beir_folder),
+                        "loss": "MultipleNegativesRankingLoss",
+                        "negatives": {"mine": {"num": 1}},
+                    }
+                }
+            )
+        )
+    )
+    times = stages(plan, Throughput(train_text_s=0.0, encode_text_s=1.0))
+    train_rows = len(plan.datasets["qa"].splits["train"])
+    assert times["mining hard negatives"] == 30 + train_rows  # 30 documents, the train queries
+    # Dev searches the whole corpus: its queries and every document.
+    assert times["baseline evaluation"] == pytest.approx(30 + 3 + 30 + 1)
+
+
+def test_the_pace_is_timed_on_the_model_and_leaves_its_weights_alone(recipe_file):
+    plan = preflight(load_recipe(recipe_file()))
+    from sbft.models import build_model
+
+    model = build_model(plan.recipe.model)
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    pace = measure(model, plan)
+    assert pace.train_text_s > 0 and pace.encode_text_s > 0
+    assert "training step" in pace.timed and "texts encoded" in pace.timed
+    assert all((model.state_dict()[name] == value).all() for name, value in before.items())
+    assert not model.training
+    assert all(parameter.grad is None for parameter in model.parameters())
+
+
+def test_the_printed_estimate_ends_with_a_total_and_says_it_is_one(recipe_file):
+    plan = preflight(load_recipe(recipe_file()))
+    out = io.StringIO()
+    print_estimate(plan, Console(file=out, width=200), measure_base_model(plan))
+    text = out.getvalue()
+    assert "estimated time on this machine" in text and "rough guide" in text
+    assert text.strip().splitlines()[-1].split()[0] == "total"
+
+
+def test_no_estimate_says_why():
+    out = io.StringIO()
+    print_estimate(None, Console(file=out, width=200), None, "RuntimeError: no batches")
+    assert "no time estimate (RuntimeError: no batches)" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("seconds", "said"),
+    [
+        (0.4, "<1 s"),
+        (42, "~42 s"),
+        (150, "~2.5 min"),
+        (120, "~2 min"),
+        (1500, "~25 min"),
+        (4980, "~1 h 23 min"),
+    ],
+)
+def test_durations_are_as_precise_as_an_estimate(seconds, said):
+    assert about(seconds) == said
