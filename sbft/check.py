@@ -69,6 +69,7 @@ def preflight(recipe: Recipe) -> Plan:
         settings = resolve_training(recipe, dev_evaluated=False)  # no dev score to pick a model by
         args = build_training_args(settings, recipe.family)
     _check_deciding_metric(recipe, settings)
+    check_metric_names(recipe, settings, datasets)
     _check_merge_base(recipe, settings, datasets)
     _check_trackers(settings)
     resolved = resolve_recipe(recipe, settings, args.world_size)
@@ -109,6 +110,69 @@ def _check_deciding_metric(recipe: Recipe, settings: dict[str, Any]) -> None:
                 fix="Give a dataset a dev split that an evaluator fits, with evaluation each epoch "
                 "(the default), or remove it.",
             )
+
+
+def check_metric_names(
+    recipe: Recipe, settings: dict[str, Any], datasets: dict[str, PreparedDataset]
+) -> None:
+    """The deciding metric (evaluation.metric) is one the dev evaluation will report: its names are
+    known from each dataset's evaluator and the model's config, before the model loads (training
+    would refuse the name at its first evaluation)."""
+    from sbft.evaluation import check_metric_name
+
+    if settings.get("load_best_model_at_end"):
+        check_metric_name(settings.get("metric_for_best_model"), predicted_metrics(recipe, datasets))
+
+
+def predicted_metrics(recipe: Recipe, datasets: dict[str, PreparedDataset]) -> list[str]:
+    """Every metric name the dev evaluation of a run will report (the families' EvaluatorShape
+    declares each evaluator's), the trainer's dev losses included; no model is loaded."""
+    from sbft.evaluation import evaluator_kind
+    from sbft.evaluation.truncation import dim_suffix
+
+    family, names = recipe.family, []
+    similarity = similarity_function(recipe.model) if family.makes_embeddings else "cosine"
+    outputs = _outputs(recipe, datasets)
+    for prepared in datasets.values():
+        kind = evaluator_kind(prepared, "dev") if "dev" in prepared.splits else "none"
+        if kind == "none":
+            continue
+        full = family.evaluators[kind].metric_names(prepared.name, similarity, outputs)
+        dims = recipe.evaluation_dims if family.makes_embeddings else []
+        names += full + [f"{name}{dim_suffix(dim)}" for dim in dims for name in full]
+    names += [DEV_SCORE] if names else []
+    trained_dev = [p.name for p in datasets.values() if p.spec.loss is not None and "dev" in p.splits]
+    return [*names, "loss", *(f"{name}_loss" for name in trained_dev)]
+
+
+def similarity_function(model: ModelSpec) -> str | None:
+    """The similarity a local bi-encoder declares (cosine when it declares none); None for a hub id."""
+    from sbft.models import resolve_model_path
+
+    folder = Path(resolve_model_path(model.name))
+    if _transformer_folder(folder) is None:
+        return None
+    try:
+        config = json.loads((folder / "config_sentence_transformers.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "cosine"
+    name = config.get("similarity_fn_name") if isinstance(config, dict) else None
+    return name if isinstance(name, str) else "cosine"
+
+
+def _outputs(recipe: Recipe, datasets: dict[str, PreparedDataset]) -> int:
+    """A cross-encoder's outputs as `sbft train` builds it: num_labels, else one logit per class
+    of a class loss's data, else one score."""
+    from sbft.data import LABEL
+
+    if recipe.family.makes_embeddings:
+        return 1
+    counts = [
+        len(d.class_names) if d.class_names else max(d.splits["train"][LABEL]) + 1
+        for d in datasets.values()
+        if d.loss_info is not None and d.loss_info.label == "class" and "train" in d.splits
+    ]
+    return recipe.model.num_labels or max(counts, default=1)
 
 
 def _check_merge_base(recipe: Recipe, settings: dict[str, Any], datasets: dict[str, PreparedDataset]) -> None:

@@ -212,11 +212,30 @@ LOSSES: dict[str, LossInfo] = {
 }
 
 
+_RETRIEVAL_METRICS = {"accuracy": (1, 3, 5, 10), "precision": (1, 10, 100), "recall": (1, 10, 100)}
+_RETRIEVAL_METRICS |= {"mrr": (10,), "ndcg": (10,), "map": (100,)}
+"""The cut-offs families.retrieval.RETRIEVAL_CUTOFFS asks for, by metric (tests compare the two)."""
+
 EVALUATORS = {
-    "embedding-similarity": EvaluatorShape(2, ("score",)),
-    "binary-classification": EvaluatorShape(2, ("class",)),
-    "triplet": EvaluatorShape(3, (None,)),
-    "information-retrieval": EvaluatorShape(2, (None,)),
+    "embedding-similarity": EvaluatorShape(2, ("score",), ("pearson_{sim}", "spearman_{sim}")),
+    "binary-classification": EvaluatorShape(
+        2,
+        ("class",),
+        (
+            "{sim}_accuracy",
+            "{sim}_accuracy_threshold",
+            "{sim}_f1",
+            "{sim}_f1_threshold",
+            "{sim}_precision",
+            "{sim}_recall",
+            "{sim}_ap",
+            "{sim}_mcc",
+        ),
+    ),
+    "triplet": EvaluatorShape(3, (None,), ("{sim}_accuracy",)),
+    "information-retrieval": EvaluatorShape(
+        2, (None,), tuple(f"{{sim}}_{m}@{k}" for m, cuts in _RETRIEVAL_METRICS.items() for k in cuts)
+    ),
 }
 
 

@@ -84,9 +84,14 @@ LOSSES: dict[str, LossInfo] = {
 
 
 EVALUATORS = {
-    "correlation": EvaluatorShape(2, ("score",)),
-    "classification": EvaluatorShape(2, ("class",)),
-    "reranking": EvaluatorShape(2, (None, "scores")),
+    "correlation": EvaluatorShape(2, ("score",), ("pearson", "spearman")),
+    "classification": EvaluatorShape(
+        2,
+        ("class",),
+        ("accuracy", "accuracy_threshold", "f1", "f1_threshold", "precision", "recall", "average_precision"),
+        multi_output_metrics=("f1_macro", "f1_micro", "f1_weighted"),
+    ),
+    "reranking": EvaluatorShape(2, (None, "scores"), ("map", "mrr@10", "ndcg@10")),
 }
 
 

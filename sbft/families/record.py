@@ -39,12 +39,33 @@ class LossInfo:
     """The other rows of a batch serve as negatives: batches must hold no duplicates."""
 
 
+SIMILARITIES = ("cosine", "dot", "euclidean", "manhattan")
+"""The similarity functions a bi-encoder can declare (sentence-transformers' SimilarityFunction)."""
+
+
 @dataclass(frozen=True)
 class EvaluatorShape:
-    """What an evaluator needs from a dataset: at least `min_inputs` columns and one of `labels`."""
+    """What an evaluator needs from a dataset (at least `min_inputs` columns and one of `labels`),
+    and the metrics it reports: `sbft check` knows their names without loading a model."""
 
     min_inputs: int
     labels: tuple[LabelKind, ...]
+    metrics: tuple[str, ...] = ()
+    """The names it reports, after the dataset's name and '_' (sts_spearman_cosine); {sim} stands
+    for the model's similarity function (cosine, dot...)."""
+    multi_output_metrics: tuple[str, ...] | None = None
+    """The names instead when the model has several outputs (a cross-encoder's class head)."""
+
+    def metric_names(self, dataset: str, similarity: str | None = "cosine", outputs: int = 1) -> list[str]:
+        """The metric names an evaluation of `dataset` reports; `similarity` None: not known (every
+        similarity function's names)."""
+        templates = (
+            self.metrics if outputs == 1 or self.multi_output_metrics is None else self.multi_output_metrics
+        )
+        names = []
+        for similarity_name in SIMILARITIES if similarity is None else (similarity,):
+            names += [f"{dataset}_{t.format(sim=similarity_name)}" for t in templates]
+        return list(dict.fromkeys(names))
 
 
 EvaluatorFactory = Callable[..., "SentenceEvaluator"]
