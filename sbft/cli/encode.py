@@ -69,6 +69,25 @@ def encode(
         str | None, typer.Option(help="A prompt the model defines, e.g. query.", show_default=False)
     ] = None,
     device: DeviceOption = None,
+    devices: Annotated[
+        str | None,
+        typer.Option(
+            metavar="LIST",
+            help="Several devices, comma-separated (cuda:0,cuda:1): sentence-transformers' process pool "
+            "encodes on all of them.",
+            show_default=False,
+        ),
+    ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            metavar="i/N",
+            help="Encode only the i-th of N contiguous row ranges (0-based, cut at multiples of 8192 rows): "
+            "the shards concatenate to the whole output. A .npy shard gets a .npy.json record; a folder "
+            "of them serves `sbft search --corpus-embeddings`.",
+            show_default=False,
+        ),
+    ] = None,
     backend: BackendOption = "torch",
     threads: ThreadsOption = None,
     max_seq_length: MaxSeqLengthOption = None,
@@ -92,17 +111,21 @@ def encode(
     a terminal, and one summary line at the end (rows, dimensions, file, texts/s) unless -q.
     """
     from sbft.inference import EncodeOptions, TextSource, encode_file
+    from sbft.inference.shards import parse_devices, parse_shard
 
     # SIGTERM (kill, a scheduler) unwinds like Ctrl-C: the partial output file is removed.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     options = EncodeOptions(batch_size, normalize, precision, truncate_dim, prompt, prompt_name)
     source = TextSource(input, column, replace_errors)
+    chosen_shard = parse_shard(shard)
     result = encode_file(
         model,
         source,
         output,
         options,
         overwrite=overwrite,
+        shard=chosen_shard,
+        devices=parse_devices(devices),
         device=device,
         backend=backend,
         threads=threads,

@@ -50,8 +50,9 @@ def search(
     corpus_embeddings: Annotated[
         str | None,
         typer.Option(
-            help="A .npy cache of the corpus embeddings: reused while corpus and model are unchanged, "
-            "written (with a .npy.json sidecar) otherwise.",
+            help="A .npy cache of the corpus embeddings: reused while corpus and model are unchanged "
+            "(rows, corpus hash and checksum are checked), written (with a .npy.json sidecar) otherwise. "
+            "Or a folder of `sbft encode --shard` .npy outputs: read in row order, never written.",
             show_default=False,
         ),
     ] = None,

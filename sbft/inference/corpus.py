@@ -70,13 +70,13 @@ def corpus_hash(texts: Iterable[str]) -> str:
 def effective_prompt(model: Any, role: str, prompt: str | None, prompt_name: str | None) -> str | None:
     """The prompt text that encode / encode_query / encode_document put before each text."""
     if prompt is not None:
-        return prompt
+        return prompt or None
     prompts = getattr(model, "prompts", None) or {}
     if prompt_name is None:
         prompt_name = next((name for name in _PROMPT_CANDIDATES[role] if name in prompts), None)
     if prompt_name is None:
         prompt_name = getattr(model, "default_prompt_name", None)
-    return prompts.get(prompt_name) if prompt_name else None
+    return (prompts.get(prompt_name) if prompt_name else None) or None  # '' is no prompt
 
 
 def model_identity(
@@ -152,19 +152,36 @@ class CorpusKey:
 
 def corpus_key(
     model: Any,
-    texts: Sequence[str],
+    texts: Sequence[str] | None,
     options: EncodeOptions | None = None,
     role: str = "document",
     name: str | None = None,
+    *,
+    content: tuple[str, int] | None = None,
 ) -> CorpusKey:
-    """The key of `texts` encoded by `model` (with `options`, as `role`)."""
+    """The key of `texts` encoded by `model` (with `options`, as `role`); `content`, the texts'
+    (corpus_hash, count) when they were hashed as they streamed by, stands for `texts`."""
     options = options or EncodeOptions()
+    sha256, rows = content if content is not None else (corpus_hash(texts or ()), len(texts or ()))
     identity = {
         "format": FORMAT,
-        "corpus": {"sha256": corpus_hash(texts), "rows": len(texts)},
+        "corpus": {"sha256": sha256, "rows": rows},
         "model": model_identity(model, options, role, name),
     }
-    return CorpusKey(identity, len(texts))
+    return CorpusKey(identity, rows)
+
+
+def counted_hash(texts: Iterable[str]) -> tuple[str, int]:
+    """(corpus_hash, count) of a stream of texts, in one pass."""
+    count = 0
+
+    def counting() -> Iterable[str]:
+        nonlocal count
+        for text in texts:
+            count += 1
+            yield text
+
+    return corpus_hash(counting()), count
 
 
 # --- entries on disk -----------------------------------------------------------------------------
@@ -297,14 +314,20 @@ class EmbeddingFile:
                 view = memoryview(embeddings[begin : begin + READ_ROWS]).cast("B")
                 digest.update(view)
                 stream.write(view)
+        self.write_record(embeddings.shape, digest.hexdigest(), key, written_by, **extra)
+
+    def write_record(
+        self, shape: tuple[int, ...], blake2b: str, key: CorpusKey | None, written_by: str, **extra: Any
+    ) -> None:
+        """The sidecar of rows already written: their shape, the digest of their bytes, the key."""
         record = {
             "written_by": written_by,
             "key": key.digest if key else None,
             "identity": key.identity if key else None,
-            "rows": int(embeddings.shape[0]),
-            "dim": int(embeddings.shape[1]),
+            "rows": int(shape[0]),
+            "dim": int(shape[1]),
             "dtype": "float32",
-            "blake2b": digest.hexdigest(),
+            "blake2b": blake2b,
             "created": time.strftime("%Y-%m-%d %H:%M:%S"),
             **extra,
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sbft.errors import SbftError, did_you_mean
 
@@ -79,7 +79,12 @@ class Encoder:
     """
 
     def __init__(
-        self, model: SentenceTransformer, options: EncodeOptions, role: str = "text", step: int | None = None
+        self,
+        model: SentenceTransformer,
+        options: EncodeOptions,
+        role: str = "text",
+        step: int | None = None,
+        pool: dict[str, Any] | None = None,
     ) -> None:
         options.check()
         options.check_model(model)
@@ -93,6 +98,8 @@ class Encoder:
         """The first window's float embeddings: the int8/uint8 ranges of the whole stream."""
         self.seconds = 0.0
         self.count = 0
+        self.pool = pool
+        """sentence-transformers' multi-process pool (`--devices`): each call is spread over its devices."""
 
     def _token_counts(self, texts: list[str]) -> list[int]:
         """Tokens per text (characters for a model without a text tokenizer)."""
@@ -133,6 +140,7 @@ class Encoder:
                 prompt_name=self.options.prompt_name,
                 convert_to_numpy=True,
                 show_progress_bar=False,
+                **({"pool": self.pool} if self.pool is not None else {}),
             )
             if result is None:
                 result = np.empty((len(texts), embeddings.shape[1]), dtype=embeddings.dtype)

@@ -9,15 +9,19 @@ the model's max_seq_length are truncated to it (by tokens).
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import IO, Any
 
-from sbft.files import check_output
+from sbft.errors import SbftError
+from sbft.files import STDIN, check_output
+from sbft.inference.corpus import CorpusProgress, EmbeddingFile, corpus_key, counted_hash
 from sbft.inference.encoder import EncodeOptions, Encoder
 from sbft.inference.loading import load_encoder
+from sbft.inference.shards import Shard
 from sbft.inference.sources import WINDOW, TextSource, windows
 from sbft.inference.writers import EmbeddingWriter, output_format
 
@@ -62,17 +66,25 @@ def encode_texts(
     stdout: IO[bytes] | None = None,
     progress: bool | None = None,
     window: int = WINDOW,
+    first_id: int = 0,
+    report: Any = None,
+    written: Callable[[EmbeddingWriter], None] | None = None,
 ) -> EncodeStats:
     """Embed `texts` into `output` (.npy, .jsonl, .csv, .parquet; None: jsonl on stdout).
 
-    One window at a time is read, encoded and written before the next is read.
+    One window at a time is read, encoded and written before the next is read. Row ids start at
+    `first_id`; `report` (a CorpusProgress) replaces the terminal-only counter; `written` is
+    called with the writer once the output is complete and in place.
     """
     started = time.perf_counter()
-    with Progress(enabled=progress) as bar, EmbeddingWriter(output, stdout=stdout) as writer:
+    bar = report or Progress(enabled=progress)
+    with bar, EmbeddingWriter(output, stdout=stdout, first_id=first_id) as writer:
         for chunk in windows(texts, window):
             writer.write(chunk, encoder.encode(chunk, progress=bar.advance))
         empty = encoder.empty()
         writer.close(empty)
+    if written is not None:
+        written(writer)
     elapsed = time.perf_counter() - started
     return EncodeStats(encoder.count, encoder.seconds, elapsed, width=empty.shape[1], dtype=str(empty.dtype))
 
@@ -87,22 +99,100 @@ def encode_file(
     stdin: IO[bytes] | None = None,
     stdout: IO[bytes] | None = None,
     progress: bool | None = None,
+    shard: Shard | None = None,
+    devices: list[str] | None = None,
+    window: int = WINDOW,
     **model_options: Any,
 ) -> EncodeStats:
     """`sbft encode`: check everything cheap, load the model, then stream `source` into `output`.
 
-    `model_options` go to load_encoder (device, trust_remote_code, max_seq_length).
+    `model_options` go to load_encoder (device, trust_remote_code, max_seq_length). `shard`
+    encodes only its rows (sbft.inference.shards); `devices` spreads the batches over
+    sentence-transformers' multi-process pool.
     """
     source.check()
     output_format(output)
-    check_output(output, overwrite, inputs=[source.path])
+    check_output(output, overwrite)
     options.check()
+    if shard is not None:
+        _check_shardable(source, options)
+    if devices is not None:
+        _check_pool(model_options)
     started = time.perf_counter()
-    encoder = Encoder(load_encoder(model, **model_options), options)
-    load_s = time.perf_counter() - started
-    stats = encode_texts(encoder, source.texts(stdin), output, stdout=stdout, progress=progress)
+    loaded = load_encoder(model, **model_options)
+    pool = loaded.start_multi_process_pool(target_devices=devices) if devices else None
+    try:
+        encoder = Encoder(loaded, options, pool=pool)
+        load_s = time.perf_counter() - started
+        if shard is None:
+            stats = encode_texts(
+                encoder, source.texts(stdin), output, stdout=stdout, progress=progress, window=window
+            )
+        else:
+            stats = _encode_shard(encoder, model, source, output, shard, stdout, progress, window)
+    finally:
+        if pool is not None:
+            loaded.stop_multi_process_pool(pool)
     stats.load_s = load_s
     return stats
+
+
+def _check_shardable(source: TextSource, options: EncodeOptions) -> None:
+    if source.path == STDIN:
+        raise SbftError(
+            "--shard needs the input's row count, and standard input can be read only once",
+            where="shard",
+            fix="Give the texts as a file: every shard job reads the same file.",
+        )
+    if options.precision in ("int8", "uint8"):
+        raise SbftError(
+            f"--shard with --precision {options.precision}: each shard would calibrate its own ranges",
+            where="shard",
+            fix="Encode shards as float32 (or binary) and quantize the whole corpus afterwards.",
+        )
+
+
+def _check_pool(model_options: dict[str, Any]) -> None:
+    if model_options.get("device") is not None:
+        raise SbftError("--device and --devices both choose devices", fix="Pass one of them.")
+    if model_options.get("backend", "torch") != "torch":
+        raise SbftError(
+            "--devices runs sentence-transformers' multi-process pool, which needs --backend torch",
+            where="devices",
+        )
+
+
+def _encode_shard(
+    encoder: Encoder,
+    name: str,
+    source: TextSource,
+    output: str | None,
+    shard: Shard,
+    stdout: IO[bytes] | None,
+    progress: bool | None,
+    window: int,
+) -> EncodeStats:
+    """Count and hash every row (one pass), then encode rows [start, stop) of the shard; a .npy
+    output gets a sidecar naming the shard and the whole corpus's key, for `sbft search`."""
+    content = counted_hash(source.texts())
+    start, stop = shard.rows(content[1], window)
+    report = CorpusProgress(
+        f"encoding shard {shard} (rows {start:,} to {stop:,})", stop - start, progress, noun="texts"
+    )
+
+    def sidecar(writer: EmbeddingWriter) -> None:
+        if writer.format != "npy" or writer.path is None:
+            return
+        key = corpus_key(encoder.model, None, encoder.options, "text", name, content=content)
+        extra = {"shard": {"index": shard.index, "count": shard.count, "start": start, "stop": stop}}
+        EmbeddingFile(writer.path).write_record(
+            (writer.rows, writer.width), writer.digest.hexdigest(), key, "sbft encode", **extra
+        )
+
+    texts = itertools.islice(source.texts(), start, stop)
+    return encode_texts(
+        encoder, texts, output, stdout=stdout, window=window, first_id=start, report=report, written=sidecar
+    )
 
 
 class Progress:

@@ -36,15 +36,21 @@ def output_format(path: str | None) -> str:
 class EmbeddingWriter:
     """Writes windows of rows as they come: .npy, .jsonl, .csv or .parquet, or jsonl on stdout.
 
-    jsonl, csv and parquet rows carry id (the 0-based row number), text and the embedding; .npy
-    holds the embeddings alone, row i for input row i. The row count of .npy is only known at
+    jsonl, csv and parquet rows carry id (the 0-based row number, from `first_id`), text and the
+    embedding; .npy holds the embeddings alone, row i for input row i. The row count of .npy is only known at
     the end: the header is written first and rewritten then (its size never changes).
     """
 
-    def __init__(self, path: str | None, stdout: IO[bytes] | None = None) -> None:
+    def __init__(self, path: str | None, stdout: IO[bytes] | None = None, first_id: int = 0) -> None:
+        import hashlib
+
         self.format = output_format(path)
         self.path = None if path in (None, STDIN) else Path(path)
         self.rows = 0
+        self.first_id = first_id
+        """The id of the first row: a shard's rows keep their ids in the whole input."""
+        self.digest = hashlib.blake2b(digest_size=16)
+        """Of the .npy rows' bytes, as the sidecar of corpus embeddings records it (sbft.inference.corpus)."""
         self._files = contextlib.ExitStack()
         self._stream: Any = stdout or (None if self.path else sys.stdout.buffer)
         self._parquet: Any = None
@@ -57,6 +63,11 @@ class EmbeddingWriter:
     def __exit__(self, *exc_info: Any) -> None:
         """After an error or an interruption, the partial file is dropped."""
         self._files.__exit__(*exc_info)
+
+    @property
+    def width(self) -> int:
+        """Values per row (0 before the first write or close)."""
+        return self._width or 0
 
     def write(self, texts: list[str], embeddings: np.ndarray) -> None:
         if self._width is None:
@@ -98,11 +109,13 @@ class EmbeddingWriter:
         npy.write_array_header_1_0(self._stream, {**header, "shape": (self.rows, self._width)})
 
     def _write_npy(self, texts: list[str], embeddings: np.ndarray) -> None:
-        self._stream.write(embeddings.tobytes())
+        data = embeddings.tobytes()
+        self.digest.update(data)
+        self._stream.write(data)
 
     def _write_jsonl(self, texts: list[str], embeddings: np.ndarray) -> None:
         lines = [
-            f'{{"id": {self.rows + i}, "text": {json.dumps(text, ensure_ascii=False)}, '
+            f'{{"id": {self.first_id + self.rows + i}, "text": {json.dumps(text, ensure_ascii=False)}, '
             f'"embedding": [{",".join(values)}]}}\n'
             for i, (text, values) in enumerate(zip(texts, _number_strings(embeddings), strict=True))
         ]
@@ -110,7 +123,8 @@ class EmbeddingWriter:
 
     def _write_csv(self, texts: list[str], embeddings: np.ndarray) -> None:
         numbers = _number_strings(embeddings)
-        self._csv_rows([[self.rows + i, text, *numbers[i]] for i, text in enumerate(texts)])
+        first = self.first_id + self.rows
+        self._csv_rows([[first + i, text, *numbers[i]] for i, text in enumerate(texts)])
 
     def _csv_rows(self, rows: list[list[Any]]) -> None:
         buffer = io.StringIO()
@@ -122,7 +136,9 @@ class EmbeddingWriter:
         import pyarrow as pa
 
         columns = [
-            pa.array(np.arange(self.rows, self.rows + len(texts), dtype=np.int64)),
+            pa.array(
+                np.arange(self.first_id + self.rows, self.first_id + self.rows + len(texts), dtype=np.int64)
+            ),
             pa.array(texts, pa.string()),
             pa.FixedSizeListArray.from_arrays(pa.array(embeddings.reshape(-1)), self._width),
         ]
