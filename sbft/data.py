@@ -46,6 +46,8 @@ class PreparedDataset:
     """A BEIR dataset's documents, id -> text: dev and test are searched over all of them."""
     retrieval: dict[str, RetrievalSplit] = field(default_factory=dict)
     """A BEIR dataset's judged queries per split; its rows are (query, relevant document) pairs."""
+    notes: dict[str, str] = field(default_factory=dict)
+    """Per split, how its rows were made when not read as they are (pairs_from_labels), for the plan."""
 
     @property
     def has_label(self) -> bool:
@@ -94,12 +96,17 @@ def load_prepared(
     if spec.beir:
         return _load_beir(name, spec, splits, family)
     raw = _load_raw(name, spec, splits)
+    notes = {}
     if spec.pairs_from_labels is not None:
-        raw = {
+        made = {
             split: pairs_from_labels(data, spec.pairs_from_labels, f"datasets.{name} ({split} split)")
             for split, data in raw.items()
         }
-    prepared = PreparedDataset(name=name, spec=spec, splits={}, inputs=_target_names(spec), family=family)
+        raw = {split: pairs.rows for split, pairs in made.items()}
+        notes = {split: pairs.summary() for split, pairs in made.items()}
+    prepared = PreparedDataset(
+        name=name, spec=spec, splits={}, inputs=_target_names(spec), family=family, notes=notes
+    )
     for split in [s for s in SPLITS if s in raw]:  # train first: it defines the class ids
         prepared.splits[split] = _prepare_split(raw[split], prepared, split)
     return prepared

@@ -82,6 +82,8 @@ def print_plan(plan: Plan, console: Console) -> None:
             highlight=False,
             soft_wrap=True,
         )
+        for split, note in prepared.notes.items():  # rows made from labelled candidates: kept, dropped
+            console.print(f"    {split}: {note}", highlight=False, soft_wrap=True)
     if recipe.model.adapter is not None:
         console.print(f"  {_adapter_line(plan)}", highlight=False, soft_wrap=True)
     for line in _evaluation_lines(plan):

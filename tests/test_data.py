@@ -6,7 +6,7 @@ import pytest
 
 from sbft.data import LABEL, load_prepared
 from sbft.errors import SbftError
-from sbft.recipe import DatasetSpec, LossSpec, PairsFromLabels
+from sbft.recipe import DatasetSpec, LossSpec
 from tests.helpers import STSB_DIR, write_jsonl
 
 
@@ -152,42 +152,3 @@ def test_beir_with_few_rows_searches_a_small_corpus(beir_folder):
     few = prepared.with_rows({split: data.select([0]) for split, data in prepared.splits.items()})
     assert list(few.retrieval["dev"].queries) == ["q8"] and list(few.retrieval["train"].queries) == ["q0"]
     assert {"d0", "d1", "d2", "d10"} <= set(few.corpus) and len(few.corpus) == 10
-
-
-def test_pairs_from_labels_makes_ranking_rows(tmp_path):
-    """Answers become positives; the same query's label-0 candidates its negatives, in turn."""
-    rows = [("a", "a1", 1), ("a", "a0", 0), ("a", "a2", 1), ("a", "a3", 0), ("b", "b1", 1)]
-    rows += [("c", "c0", 0), ("c", "c9", 0)]  # b has no label-0 candidate, c no answer
-    files = {
-        "train": str(write_jsonl(tmp_path / "qa.jsonl", [dict(zip("qdy", row, strict=True)) for row in rows]))
-    }
-
-    def rows_with(negatives: int, columns: list[str]) -> dict[str, list[str]]:
-        source = PairsFromLabels(query="q", document="d", label="y", hard_negatives=negatives)
-        loss = "MultipleNegativesRankingLoss"
-        return (
-            load_prepared("qa", spec(files, columns, loss=loss, pairs_from_labels=source))
-            .splits["train"]
-            .to_dict()
-        )
-
-    assert rows_with(1, ["query", "positive", "negative"]) == {
-        "query": ["a", "a", "b"],
-        "positive": ["a1", "a2", "b1"],
-        "negative": ["a0", "a3", "c0"],  # b borrows the next query's
-    }
-    two = rows_with(2, ["query", "positive", "negative_1", "negative_2"])
-    assert (two["negative_1"], two["negative_2"]) == (["a0", "a0", "c0"], ["a3", "a3", "c9"])
-    assert rows_with(0, ["query", "positive"]) == {"query": ["a", "a", "b"], "positive": ["a1", "a2", "b1"]}
-    bad = write_jsonl(tmp_path / "bad.jsonl", [{"q": "a", "d": "a1", "y": 1}, {"q": "a", "d": "a2", "y": 2}])
-    with pytest.raises(SbftError, match=r"row 2 of 'y' holds 2") as error:
-        load_prepared(
-            "qa",
-            spec(
-                {"train": str(bad)},
-                ["query", "positive", "negative"],
-                loss="MultipleNegativesRankingLoss",
-                pairs_from_labels=PairsFromLabels("q", "d", "y"),
-            ),
-        )
-    assert error.value.where == "datasets.qa (train split)"

@@ -275,13 +275,12 @@ def test_labelled_candidates_become_a_retrieval_recipe(tmp_path, tiny_model):
     assert set(prepared.splits) == {"train", "dev"} and not [w for w in plan.warnings if "ID" in w]
     candidates = candidates_by_question(train)
     rows = prepared.splits["train"]
-    assert len(rows) == sum(label for labels in candidates.values() for label in labels.values())
+    with_negatives = [labels for labels in candidates.values() if 0 in labels.values()]
+    assert len(rows) == sum(label for labels in with_negatives for label in labels.values())
     for query, positive, negative in zip(rows["query"], rows["positive"], rows["negative"], strict=True):
         assert '"' in positive and candidates[query][positive] == 1
-        if 0 in candidates[query].values():
-            assert candidates[query][negative] == 0  # a candidate of the same question
-        else:  # borrowed from another question: still a label-0 sentence
-            assert any(c.get(negative) == 0 for c in candidates.values())
+        assert candidates[query][negative] == 0  # a candidate of the same question, never another's
+    assert "2 dropped: their query has fewer than 1 label-0 candidate of its own" in prepared.notes["train"]
 
 
 def test_labelled_candidates_as_pair_classification_on_request(tmp_path, tiny_model):
@@ -311,7 +310,11 @@ def test_headerless_labelled_candidates_get_role_names(tmp_path, tiny_model):
         "document",
         "label",
     ]
-    assert len(plan.datasets["qa"].splits["train"]) == sum(line.endswith("\t1") for line in lines)
+    candidates = candidates_by_question(with_header)
+    rows = plan.datasets["qa"].splits["train"]
+    assert len(rows) and all(
+        candidates[q][n] == 0 for q, n in zip(rows["query"], rows["negative"], strict=True)
+    )
 
 
 def test_identifiers_are_never_texts(tmp_path):
@@ -354,7 +357,7 @@ def test_the_real_wikiqa_file():
         pairs_from_labels=PairsFromLabels(**proposal.pairs_from_labels),
     )
     rows = load_prepared("wikiqa", spec).splits["train"]
-    assert len(rows) == 1040  # the readme's positives, every one kept
+    assert len(rows) == 1019  # the readme's 1,040 positives less 21 whose question has no label-0 candidate
 
 
 def test_a_beir_folder_gives_a_retrieval_recipe(tmp_path, beir_folder, tiny_model, monkeypatch):

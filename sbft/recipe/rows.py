@@ -124,7 +124,7 @@ class PairsFromLabels:
     """Read (query, candidate, 0/1 label) rows, such as WikiQA's, as retrieval rows for a ranking loss.
 
     The candidates labelled 1 become (query, positive) rows; `hard_negatives` of the same query's
-    label-0 candidates are added to each as negatives (sbft.data.pairs_from_labels).
+    label-0 candidates, drawn at random, are added to each as negatives (sbft.labelled_pairs).
     """
 
     query: str
@@ -133,7 +133,9 @@ class PairsFromLabels:
     label: str
     """1: the candidate is relevant to the query; 0: it is not."""
     hard_negatives: int = 1
-    """Label-0 candidates per row; 0 gives (query, positive) pairs."""
+    """Label-0 candidates per row, drawn at random from the query's own; 0 gives (query, positive) pairs."""
+    seed: int = 42
+    """Seeds the draw of each row's label-0 candidates."""
 
     @property
     def columns(self) -> list[str]:
