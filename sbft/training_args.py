@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sbft import run_folder
 from sbft.errors import SbftError, did_you_mean
-from sbft.recipe import LossSpec, Recipe, check_type, column_prompts
+from sbft.recipe import SECRET_FIELDS, EnvSecret, LossSpec, Recipe, check_type, column_prompts, redact
 
 DEV_SCORE = "sequential_score"
 """The default dev score that picks the best model: the mean of each dev set's main metric."""
@@ -129,7 +129,7 @@ def build_training_args(settings: dict[str, Any], family: Family) -> TrainingArg
         settings[key] = check_type(settings[key], hints[key], f"training.{key}")
     _check_values(settings)
     try:
-        args = args_class(**_with_sbft_sampler(settings))
+        args = args_class(**_with_sbft_sampler(_tracked(settings)))
         _ = args.device  # sets up the process group under torchrun / accelerate, so world_size is right
         return args
     except (TypeError, ValueError) as exc:
@@ -138,6 +138,22 @@ def build_training_args(settings: dict[str, Any], family: Family) -> TrainingArg
             where="training",
             fix="See the SentenceTransformerTrainingArguments documentation for accepted values.",
         ) from None
+
+
+def _tracked(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings as the trainer, its trackers (tensorboard hparams and text) and the model card
+    record them: text from a secret variable is its ${VAR} reference (run_name: run-${HF_TOKEN}),
+    except in the secret fields themselves (hub_token), which the trainer needs: there the secret
+    stays, and pickles (training_args.bin) as its reference, or <redacted> when written literally."""
+    tracked = {}
+    for key, value in settings.items():
+        if key.lower() not in SECRET_FIELDS:
+            tracked[key] = redact(value, by_field=False)
+        elif isinstance(value, str) and not isinstance(value, EnvSecret):
+            tracked[key] = EnvSecret(value, reference="<redacted>")
+        else:
+            tracked[key] = value
+    return tracked
 
 
 def _with_sbft_sampler(settings: dict[str, Any]) -> dict[str, Any]:

@@ -175,8 +175,16 @@ class EnvSecret(str):
         secret.reference = reference
         return secret
 
-    def __getnewargs__(self) -> tuple[str, str]:  # copies (dataclasses.asdict) stay secrets
-        return str(self), self.reference
+    def __deepcopy__(self, memo: dict[int, Any]) -> EnvSecret:  # copies (dataclasses.asdict) stay secrets
+        return self
+
+    def __copy__(self) -> EnvSecret:
+        return self
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        """Pickled (the trainer's training_args.bin in every checkpoint), it is its reference:
+        a file never holds the secret."""
+        return str, (self.reference,)
 
     def __repr__(self) -> str:
         return repr(self.reference)
