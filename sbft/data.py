@@ -17,6 +17,7 @@ from sbft.errors import SbftError
 from sbft.families import DEFAULT, Family, LabelKind, LossInfo
 from sbft.file_errors import check_data_file, data_format, encoding_error, json_error, reader_logs_silenced
 from sbft.files import reader_options
+from sbft.holdout import source_splits, with_holdout
 from sbft.labelled_pairs import pairs_from_labels
 from sbft.losses import effective_info
 from sbft.recipe import SPLITS, DatasetSpec
@@ -95,7 +96,7 @@ def load_prepared(
     """Load and prepare every split the dataset declares (of those asked for)."""
     if spec.beir:
         return _load_beir(name, spec, splits, family)
-    raw = _load_raw(name, spec, splits)
+    raw = _load_raw(name, spec, source_splits(splits, spec.holdout))
     notes = {}
     if spec.pairs_from_labels is not None:
         made = {
@@ -104,6 +105,7 @@ def load_prepared(
         }
         raw = {split: pairs.rows for split, pairs in made.items()}
         notes = {split: pairs.summary() for split, pairs in made.items()}
+    raw = with_holdout(raw, splits, spec.holdout, spec.input_columns, f"datasets.{name}")
     prepared = PreparedDataset(
         name=name, spec=spec, splits={}, inputs=_target_names(spec), family=family, notes=notes
     )

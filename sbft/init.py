@@ -7,6 +7,7 @@ each choice with a comment that says why.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import textwrap
@@ -17,10 +18,10 @@ from typing import Any
 import yaml
 
 from sbft.errors import SbftError
-from sbft.file_errors import check_data_file
-from sbft.files import atomic_write_text
+from sbft.files import FILE_FORMATS, atomic_write_text
 from sbft.inspection import (
     BEIR_LAYOUT,
+    SAMPLE_ROWS,
     BeirInspection,
     Column,
     Inspection,
@@ -36,6 +37,15 @@ _SPLIT_WORDS = {
     "dev": ("dev", "validation", "valid", "val"),
     "test": ("test",),
 }
+HOLDOUT = 0.1
+"""The fraction of train proposed as dev when the data has no dev file."""
+HOLDOUT_MIN_ROWS = 100
+"""Fewer train rows than this have none to spare for dev."""
+SMALL_SET = 2_000
+"""Fewer train rows than this get their batch, epochs and logging chosen from the count."""
+MIN_STEPS = 40
+"""Steps a small set is given (epochs up to MAX_SMALL_EPOCHS): fewer teach a model little."""
+MAX_SMALL_EPOCHS = 4
 SMALL_RETRIEVAL_SET = 10_000
 """Fewer (query, positive) pairs than this gain from a second epoch."""
 _MINING = """\
@@ -90,10 +100,7 @@ def recipe_from_data(
         proposal = beir_proposal(task_name)
         return _from_beir(inspect_beir(data), output, proposal, model)
     if data.is_dir():
-        try:
-            check_data_file(data, "the data file", "data")  # names the folder, and a file inside
-        except SbftError as error:
-            raise SbftError(error.what, where=error.where, fix=f"{error.fix} {BEIR_LAYOUT}") from None
+        data = _train_file_in(data)
     inspection = inspect_file(data)
     proposal = propose(inspection, task_name)
     if "names" in inspection.loader_args:
@@ -109,11 +116,24 @@ def recipe_from_data(
         "Check the choices below (`sbft losses` lists the losses), then run:",
         f"  sbft check {output.name} && sbft train {output.name}",
     ]
-    text = _render(header, run_name(data), model, files, inspection.loader_args, proposal, template=False)
+    rows = _training_rows(inspection, proposal)
+    holdout = _holds_out(files, _dev_candidates(inspection, proposal))
+    text = _render(
+        header,
+        run_name(data),
+        model,
+        files,
+        inspection.loader_args,
+        proposal,
+        template=False,
+        rows=rows,
+        holdout=holdout,
+    )
     summary = [
         f"columns: {columns}",
         *_summary(proposal),
-        f"splits:  {', '.join(f'{split} {path.name}' for split, path in splits.items())}",
+        f"splits:  {', '.join(f'{split} {path.name}' for split, path in splits.items())}"
+        + (f"; dev: {HOLDOUT:g} of train held out (no dev file)" if holdout else ""),
         *proposal.notes,
     ]
     return InitRecipe(text, proposal, summary)
@@ -191,6 +211,8 @@ def _render(
     proposal: Proposal,
     *,
     template: bool,
+    rows: int | None = None,
+    holdout: bool = False,
 ) -> str:
     """The recipe as YAML, each choice with a comment that says why and what else would do."""
     task = proposal.task
@@ -203,7 +225,13 @@ def _render(
         "    files:",
     ]
     lines += [f"      {split}: {_flow(path)}" for split, path in files.items()]
-    if "dev" not in files:
+    if holdout:
+        lines += [
+            f"    # No dev file: {HOLDOUT:g} of the train rows (seeded) are held out as dev, evaluated",
+            "    # during training and against the base model; rows that share a text stay on one side.",
+            f"    holdout: {HOLDOUT:g}",
+        ]
+    elif "dev" not in files:
         lines.append(
             "      # dev: a held-out file here gets evaluated during training (and compared to the base)"
         )
@@ -248,7 +276,10 @@ def _render(
     else:
         lines += [*_comment(task.evaluator_why), f"    evaluator: {proposal.evaluator}"]
     retrieval = task is RETRIEVAL
-    return "\n".join(lines + _training(in_batch=task.label is None, epochs=2 if retrieval else 1)) + "\n"
+    if rows is not None and holdout:
+        rows -= round(HOLDOUT * rows)
+    training = _training(in_batch=task.label is None, epochs=2 if retrieval else 1, rows=rows)
+    return "\n".join(lines + training) + "\n"
 
 
 def _pairs_from_labels(source: dict[str, Any]) -> list[str]:
@@ -333,8 +364,21 @@ def _head(header: list[str], name: str, model: str) -> list[str]:
     ]
 
 
-def _training(in_batch: bool, epochs: int, pairs: int | None = None) -> list[str]:
-    if epochs == 1:
+def _training(in_batch: bool, epochs: int, pairs: int | None = None, rows: int | None = None) -> list[str]:
+    """The training section; with the train `rows` known, a batch size, epochs and logging that give
+    a small set enough steps to learn from and a loss curve with more than one point."""
+    batch, logging = 32, 10
+    if rows is not None and rows < SMALL_SET:
+        batch = 32 if rows >= 40 * 32 else 16 if rows >= 10 * 16 else 8
+        per_epoch = max(1, math.ceil(rows / batch))
+        epochs = max(epochs, min(MAX_SMALL_EPOCHS, math.ceil(MIN_STEPS / per_epoch)))
+        logging = max(1, min(10, epochs * per_epoch // 20))
+        why = (
+            f"{rows:,} train rows: batch {batch} and {epochs} {'pass' if epochs == 1 else 'passes'} make "
+            f"{epochs * per_epoch} steps (a small set needs several passes to learn from); lower the "
+            "epochs if the dev score falls in the last ones."
+        )
+    elif epochs == 1:
         why = "One pass over the data; raise it if the dev score is still climbing at the end."
     elif pairs is not None:
         why = f"Two passes: {pairs:,} pairs are a small set, which gains from a second one."
@@ -342,14 +386,55 @@ def _training(in_batch: bool, epochs: int, pairs: int | None = None) -> list[str
         why = "Two passes: retrieval sets are often small and gain from a second; 1 for large ones."
     return [
         "training:",
-        f"  # {why}",
+        *(f"  # {line}" for line in textwrap.wrap(why, 96)),
         f"  num_train_epochs: {epochs}",
-        "  per_device_train_batch_size: 32"
+        f"  per_device_train_batch_size: {batch}"
         + ("  # in-batch negatives: bigger is better" if in_batch else ""),
         "  learning_rate: 2.0e-5",
         "  warmup_steps: 0.1  # warm up over the first 10% of steps",
-        "  logging_steps: 10",
+        f"  logging_steps: {logging}",
     ]
+
+
+def _train_file_in(folder: Path) -> Path:
+    """The train file of a plain folder of split files (train.csv beside dev.csv, test.csv...)."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FILE_FORMATS)
+    train = [path for path in files if "train" in find_splits(path) and find_splits(path)["train"] == path]
+    named = [path for path in train if re.search(r"(?<![a-z])(train|training)(?![a-z])", path.stem, re.I)]
+    if len(named) == 1 or (len(files) == 1 and files == train):
+        return (named or files)[0]
+    listed = ", ".join(path.name for path in files[:8]) or "no data file"
+    raise SbftError(
+        f"the folder '{folder}' is neither in BEIR layout nor a folder with one train file "
+        f"(it holds {listed})",
+        where="data",
+        fix="Name one data file (--data FOLDER/FILE), or put train.csv (and dev.csv, test.csv) in the "
+        f"folder. {BEIR_LAYOUT}",
+    )
+
+
+def _training_rows(inspection: Inspection, proposal: Proposal) -> int | None:
+    """The train rows, when the sample saw the whole file; None for more than the sample (a large
+    set) and for candidates read through pairs_from_labels (the retrieval defaults hold there)."""
+    if inspection.rows >= SAMPLE_ROWS or proposal.pairs_from_labels is not None:
+        return None
+    return inspection.rows
+
+
+def _dev_candidates(inspection: Inspection, proposal: Proposal) -> int | None:
+    """What a holdout draws from: rows, or the queries of labelled candidates (a query's rows stay
+    together); None when the file is larger than the sample."""
+    if inspection.rows >= SAMPLE_ROWS:
+        return None
+    source = proposal.pairs_from_labels
+    if source is None:
+        return inspection.rows
+    return next((c.distinct for c in inspection.columns if c.name == source["query"]), inspection.rows)
+
+
+def _holds_out(files: dict[str, str], candidates: int | None) -> bool:
+    """Propose holdout when there is no dev file and enough rows (or queries) to spare some."""
+    return "dev" not in files and (candidates is None or candidates > HOLDOUT_MIN_ROWS)
 
 
 def _comment(text: str) -> list[str]:

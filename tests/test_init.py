@@ -401,11 +401,12 @@ def test_beir_folders_that_cannot_train_are_explained(tmp_path, beir_folder):
         recipe_from_data(beir_folder, output)
 
 
-def test_a_folder_is_named_a_folder(tmp_path):
+def test_a_folder_without_a_train_file_is_named_a_folder(tmp_path):
     folder = tmp_path / "data"
     folder.mkdir()
-    (folder / "train.csv").write_text("a,b\n", encoding="utf-8")
-    with pytest.raises(SbftError, match=r"'.*data' is a folder, not a file") as error:
+    (folder / "notes.csv").write_text("a,b\n", encoding="utf-8")
+    (folder / "more.csv").write_text("a,b\n", encoding="utf-8")
+    with pytest.raises(SbftError, match=r"'.*data' is neither in BEIR layout nor a folder") as error:
         recipe_from_data(folder, tmp_path / "r.yaml")
     assert error.value.where == "data" and "train.csv" in error.value.fix and "BEIR" in error.value.fix
 

@@ -161,3 +161,25 @@ class PairsFromLabels:
                 where=where,
                 fix=f"List them under 'columns:': {', '.join(self.columns)}.",
             )
+
+
+def check_holdout(spec: DatasetSpec, where: str) -> None:
+    """`holdout: 0.1`: a fraction of train, for a dataset that has train rows and no dev of its own."""
+    key = join_key(where, "holdout")
+    fraction = spec.holdout
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 0.5:
+        raise SbftError(
+            f"holdout is the fraction of train held out as dev, from above 0 to 0.5, not {fraction!r}",
+            where=key,
+            fix="For a tenth of the train rows: holdout: 0.1.",
+        )
+    if spec.beir:
+        raise SbftError("a BEIR dataset's dev split is its qrels/dev.tsv; holdout does not apply", where=key)
+    if "dev" in spec.files:
+        raise SbftError(
+            f"the dataset has a dev file ({spec.files['dev']}) and holdout: one dev split only",
+            where=key,
+            fix="Remove holdout to use the dev file, or remove files.dev to hold out part of train.",
+        )
+    if "train" not in (spec.splits if spec.hub else spec.files):
+        raise SbftError("holdout takes dev rows out of train, but the dataset has no train split", where=key)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from sbft.errors import SbftError, did_you_mean, join_key
 from sbft.families import FAMILIES, Family, family
 from sbft.files import FILE_FORMATS
-from sbft.recipe.rows import NegativesSpec, PairsFromLabels
+from sbft.recipe.rows import NegativesSpec, PairsFromLabels, check_holdout
 from sbft.wording import noun
 
 SPLITS = ("train", "dev", "test")
@@ -92,6 +92,8 @@ class DatasetSpec:
     """[low, high]: rescale the label linearly to 0..1 (e.g. [0, 5] for STS scores)."""
     max_samples: int | None = None
     """Keep at most this many rows of each split (the first ones)."""
+    holdout: float | None = None
+    """Hold out this fraction of train as the dev split (seeded; rows sharing a text stay together)."""
     evaluator: str = "auto"
     negatives: NegativesSpec | None = None
     """Negatives added to the train rows before training (`mine:` them with a model)."""
@@ -108,7 +110,10 @@ class DatasetSpec:
         if self.beir:
             qrels = Path(self.beir) / "qrels"
             return [split for split in SPLITS if (qrels / f"{split}.tsv").is_file()]
-        return list(self.splits if self.hub else self.files)
+        declared = list(self.splits if self.hub else self.files)
+        if self.holdout is not None:  # dev comes out of train
+            return [*(split for split in declared if split != "dev"), "dev"]
+        return declared
 
     @property
     def renames(self) -> dict[str, str]:
@@ -182,6 +187,8 @@ class DatasetSpec:
                     fix=f"Splits are {', '.join(SPLITS)}. " + did_you_mean(split, SPLITS),
                 )
         self.check_reading(where)
+        if self.holdout is not None:
+            check_holdout(self, where)
         if self.evaluator not in model_family.evaluator_names:
             raise SbftError(
                 f"'{self.evaluator}' is not a {model_family.name} evaluator",

@@ -35,5 +35,5 @@ def test_cli_on_a_beir_folder_and_on_a_plain_folder(cli, tmp_path, beir_folder):
     folder = tmp_path / "plain"
     folder.mkdir()
     result = cli("init", "--data", folder, "-o", tmp_path / "other.yaml")
-    assert result.exit_code == 2 and "plain' is a folder, not a file" in result.stderr
+    assert result.exit_code == 2 and "plain' is neither in BEIR layout nor a folder" in result.stderr
     assert "--data" in result.stderr and not (tmp_path / "other.yaml").exists()
