@@ -71,5 +71,6 @@ def parse_devices(text: str | None) -> list[str] | None:
         try:
             check_device(device)
         except SbftError as error:
-            raise SbftError(error.what, where="devices", fix=error.fix) from None
+            fix = "Name devices this machine has: cpu, or cuda:N where CUDA is available."
+            raise SbftError(error.what, where="devices", fix=fix) from None
     return devices

@@ -173,3 +173,47 @@ def test_killed_encode_leaves_no_file(tiny_model, tmp_path):
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) == 128 + signal.SIGTERM
     assert not partial() and not output.exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2/2", "shard 2 does not exist, shards are numbered from 0 (the last of 2 is 1/2)"),
+        ("3/0", "asks for 0 shards"),
+        ("a/b", "is not two whole numbers i/N"),
+        ("-1/2", "shard -1 does not exist"),
+    ],
+)
+def test_bad_shard_exits_2_before_loading(cli, text_file, tmp_path, value, message):
+    result = cli("encode", tmp_path / "no-such-model", text_file, "-o", tmp_path / "o.npy", "--shard", value)
+    assert result.exit_code == 2 and f"error: --shard: '{value}'" in result.stderr, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.output and not (tmp_path / "o.npy").exists()
+
+
+def test_shards_concatenate_to_the_whole_output(cli, tiny_model, text_file, tmp_path):
+    """More shards than rows: the empty ones are valid files, and `cat` of the jsonl shards is the whole."""
+    whole = cli("encode", tiny_model, text_file, "-o", tmp_path / "all.jsonl")
+    assert whole.exit_code == 0, whole.output
+    parts = []
+    for index in range(3):
+        part = tmp_path / f"part{index}.jsonl"
+        result = cli("encode", tiny_model, text_file, "-o", part, "--shard", f"{index}/3")
+        assert result.exit_code == 0, result.output
+        parts.append(part.read_bytes())
+    assert parts[1] == parts[2] == b"" and b"".join(parts) == (tmp_path / "all.jsonl").read_bytes()
+
+
+@pytest.mark.slow
+def test_devices_spread_over_a_process_pool(cli, tiny_model, text_file, tmp_path, reference):
+    """Two CPU workers (sentence-transformers' pool): a minute of process start-up, hence slow."""
+    result = cli("encode", tiny_model, text_file, "-o", tmp_path / "out.npy", "--devices", "cpu,cpu")
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), reference, atol=1e-5)
+
+
+def test_bad_devices_exit_2(cli, tiny_model, text_file):
+    result = cli("encode", tiny_model, text_file, "--devices", "cpu,gpu0")
+    assert result.exit_code == 2 and "error: --devices: 'gpu0' is not a device" in result.stderr
+    both = cli("encode", tiny_model, text_file, "--devices", "cpu,cpu", "--device", "cpu")
+    assert both.exit_code == 2 and "--device and --devices both choose devices" in both.stderr

@@ -115,3 +115,36 @@ def test_empty_stdin_is_no_query(cli, tiny_model, tmp_path):
     corpus.write_text("a dog runs\na cat sleeps\n")
     result = cli("search", tiny_model, "--corpus", corpus, input="")
     assert result.exit_code == 2 and "there was no query: standard input held no lines" in result.stderr
+
+
+def test_corpus_embeddings_are_checked_against_the_corpus(cli, tiny_model, tmp_path):
+    """Issue 25, case 4: a cache of 10 of 40 rows, or a truncated one, is never used; no traceback."""
+    import numpy as np
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(sentences(40, 41)) + "\n", encoding="utf-8")
+    cache = tmp_path / "corpus.npy"
+    args = ["search", tiny_model, "--corpus", corpus, "--json", "--top-k", "40", "--corpus-embeddings", cache]
+    assert cli(*args, "dog").exit_code == 0
+    whole = np.load(cache)
+    np.save(cache, whole[:10])  # the sidecar still says 40 rows
+    short = cli(*args, "dog")
+    said = " ".join(short.stderr.split())  # the console wraps long notes
+    assert short.exit_code == 0 and "reusing" not in said and "holds (10, 32) float32, not (40, 32)" in said
+    assert len(json.loads(short.stdout)["hits"]) == 40 and np.load(cache).shape == (40, 32)
+    cache.write_bytes(cache.read_bytes()[:200])
+    truncated = cli(*args, "dog")
+    assert truncated.exit_code == 0 and "corpus.npy is truncated" in " ".join(truncated.stderr.split())
+    assert "Traceback" not in truncated.output and len(json.loads(truncated.stdout)["hits"]) == 40
+
+
+def test_corpus_embeddings_folder_of_shards(cli, tiny_model, corpus, tmp_path):
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for index in range(2):
+        result = cli("encode", tiny_model, corpus, "-o", shards / f"{index}.npy", "--shard", f"{index}/2")
+        assert result.exit_code == 0, result.output
+    found = cli("search", tiny_model, "--corpus", corpus, "--json", "--corpus-embeddings", shards, CORPUS[17])
+    assert found.exit_code == 0, found.output
+    assert "reusing the corpus embeddings in" in found.stderr
+    assert json.loads(found.stdout)["hits"][0]["id"] == 17
