@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -78,7 +81,8 @@ def train(
 ) -> None:
     """Fine-tune a model as the recipe says: check, baseline, train, test, save.
 
-    Ctrl-C (or SIGTERM) stops after the current step with a checkpoint; resume with --resume.
+    Ctrl-C (or SIGTERM) stops after the current step with a checkpoint; resume with --resume. Before
+    training (checks, smoke run, loading, baseline) it exits 130 and says what was interrupted.
 
     --resume continues the run exactly as it started: only -q may be added.
     """
@@ -100,17 +104,38 @@ def train(
         loaded = load_recipe(recipe, overrides)
         if output_dir is not None:
             loaded.output_dir = str(output_dir)
-    result = run_training(
-        loaded,
-        overwrite=overwrite,
-        resume=resume is not None,
-        keep_checkpoints=keep_checkpoints,
-        quiet=quiet,
-        smoke_first=smoke,
-        cache=cache,
-    )
+    with _sigterm_as_ctrl_c():
+        result = run_training(
+            loaded,
+            overwrite=overwrite,
+            resume=resume is not None,
+            keep_checkpoints=keep_checkpoints,
+            quiet=quiet,
+            smoke_first=smoke,
+            cache=cache,
+        )
     if result.interrupted:
         raise typer.Exit(130)
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (a `kill`, a scheduler's stop) stops the run as Ctrl-C does: before training it exits
+    130 saying what was interrupted, during training after the current step with a checkpoint (the
+    trainer's own handler takes over there). Python's default would end the process silently."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (a test runner's): nothing to catch there
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _refuse_changes_on_resume(

@@ -347,3 +347,37 @@ def test_any_run_folder_state_is_used_or_refused_and_no_user_file_changes(cli, s
         if result.exit_code == 0 and command != "report":
             assert run_folder.read_marker(run_dir)["status"] == "finished"
             assert (run_dir / "model").is_dir()
+
+
+SIGTERM_DRIVER = """
+import os, signal, sys
+import sbft.check
+
+checked = sbft.check.preflight
+
+def checked_then_terminated(*args, **kwargs):
+    plan = checked(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGTERM)  # as `kill PID` would, while the smoke run is about to start
+    return plan
+
+sbft.check.preflight = checked_then_terminated
+from sbft.cli import main
+sys.argv = ["sbft", *sys.argv[1:]]
+main()
+"""
+
+
+def test_sigterm_before_training_exits_130_and_says_what_it_stopped(recipe_file, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    run_dir = tmp_path / "run"
+    environment = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    command = [sys.executable, "-c", SIGTERM_DRIVER, "train", str(recipe_file()), "-o", str(run_dir)]
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 130, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    said = " ".join(result.stdout.split())
+    assert "interrupted during the checks" in said and "Nothing was written" in said
+    assert not run_dir.exists()
