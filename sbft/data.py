@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sbft.beir import RetrievalSplit, read_beir
-from sbft.errors import SbftError
+from sbft.errors import SbftError, closest
 from sbft.families import DEFAULT, Family, LabelKind, LossInfo
 from sbft.file_errors import check_data_file, data_format, encoding_error, json_error, reader_logs_silenced
 from sbft.files import reader_options
@@ -227,12 +227,19 @@ def _prepare_split(data: Dataset, prepared: PreparedDataset, split: str) -> Data
     needed = spec.input_columns + ([spec.label] if spec.label else [])
     missing = [c for c in needed if c not in data.column_names]
     if missing:
+        unused = [c for c in data.column_names if c not in needed]
+        matches = {c: match for c in missing if (match := closest(c, unused))}
+        guess = " ".join(
+            f"Did you mean '{match}'" + (f" for '{c}'?" if len(missing) > 1 else "?")
+            for c, match in matches.items()
+        )
         raise SbftError(
-            f"{noun(len(missing), 'column')} {', '.join(missing)} not found; {prepared.user} needs "
-            f"{', '.join(needed)} and the data has {', '.join(data.column_names)}",
+            f"{noun(len(missing), 'column')} {', '.join(missing)} not found in the data, which has "
+            f"{', '.join(data.column_names)}",
             where=where,
-            fix="Name existing columns under 'columns:' / 'label:'; for files without a header, "
-            "give column names with loader_args: {names: [...]} (csv) .",
+            fix=(f"{guess} " if guess else "")
+            + "Name existing columns under 'columns:' / 'label:'; for files without a header, "
+            "give column names with loader_args: {names: [...]} (csv).",
         )
     if len(data) == 0:
         raise SbftError(f"the {split} split is empty", where=where, fix="Check the file's contents.")

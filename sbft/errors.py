@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from pathlib import Path
 
 
 class SbftError(Exception):
@@ -42,3 +43,15 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 def join_key(where: str, key: object) -> str:
     """`where` and a key below it, as a recipe path: datasets.sts + loss -> datasets.sts.loss."""
     return f"{where}.{key}" if where else str(key)
+
+
+def did_you_mean_path(path: str | Path) -> str:
+    """'Did you mean 'runs/quickstart'?' for a path whose folder holds a name close to its own; ''
+    when nothing is close (or the folder itself is missing)."""
+    path = Path(path)
+    try:
+        siblings = [entry.name for entry in (path.parent if str(path.parent) else Path(".")).iterdir()]
+    except OSError:
+        return ""
+    match = closest(path.name, [name for name in siblings if not name.startswith(".")])
+    return f"Did you mean '{path.with_name(match)}'?" if match and match != path.name else ""

@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from sbft.errors import SbftError
+from sbft.errors import SbftError, did_you_mean_path
 from sbft.files import FILE_FORMATS, format_of
 
 
@@ -58,7 +58,14 @@ def check_data_file(path: str | Path, what: str, where: str) -> None:
     raise SbftError(
         f"{what} '{path}'{target} does not exist",
         where=where,
-        fix="Check the path; relative paths are relative to the recipe's folder.",
+        fix=" ".join(
+            part
+            for part in (
+                did_you_mean_path(file),
+                "Check the path; relative paths are relative to the recipe's folder.",
+            )
+            if part
+        ),
     )
 
 

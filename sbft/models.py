@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sbft import adapters
-from sbft.errors import SbftError
+from sbft.errors import SbftError, did_you_mean_path
 from sbft.families import Family, family_of_folder
 
 if TYPE_CHECKING:
@@ -105,11 +105,19 @@ def check_model_reference(name: str, trust_remote_code: bool = False) -> dict[st
         if not trust_remote_code and _needs_remote_code(Path(path)):
             raise _remote_code_error(name)
         return {}
-    if _looks_like_path(path):
+    if _looks_like_path(path) or (Path(path).parent.name and Path(path).parent.is_dir()):
+        # runs/quickstat: an 'org/name' hub id in form, but runs/ is a folder here: a mistyped path
         raise SbftError(
             f"the model folder '{name}' does not exist",
             where="model.name",
-            fix="Check the path, or give a hub id such as sentence-transformers/all-MiniLM-L6-v2.",
+            fix=" ".join(
+                part
+                for part in (
+                    did_you_mean_path(path),
+                    "Check the path, or give a hub id such as sentence-transformers/all-MiniLM-L6-v2.",
+                )
+                if part
+            ),
         )
     return _hub_options(name)
 
@@ -129,7 +137,7 @@ def _hub_options(name: str) -> dict[str, Any]:
         f"the model '{name}' is not a local folder nor in the local cache, and the Hugging Face "
         "hub is unreachable (offline, or HF_HUB_OFFLINE is set)",
         where="model.name",
-        fix="Point 'model.name' at a local copy (download it where the hub is reachable, e.g. with "
+        fix="Point it at a local copy (download it where the hub is reachable, e.g. with "
         "`huggingface-cli download`), or use sentence-transformers/all-MiniLM-L6-v2, which ships offline.",
     )
 

@@ -79,7 +79,8 @@ def user_errors(command):
 
 
 def _as_flag(where: str | None) -> str | None:
-    """The current command's flag for a parameter named `where` (threads -> --threads), else `where`."""
+    """The current command's flag for a parameter named `where` (threads -> --threads), its argument
+    (model.name -> MODEL, for `sbft similarity MODEL ...`), else `where`."""
     try:  # typer 0.20+ runs its own copy of click
         from typer._click.globals import get_current_context
     except ImportError:
@@ -89,6 +90,8 @@ def _as_flag(where: str | None) -> str | None:
     if where is None or context is None:
         return where
     for parameter in context.command.params:
+        if parameter.param_type_name == "argument" and where in (parameter.name, f"{parameter.name}.name"):
+            return (getattr(parameter, "metavar", None) or parameter.name).upper()  # MODEL, not a recipe key
         if parameter.param_type_name != "option":
             continue
         flags = [flag for flag in parameter.opts if flag.startswith("--")] or parameter.opts

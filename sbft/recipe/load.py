@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import yaml
 
-from sbft.errors import SbftError, did_you_mean, join_key
+from sbft.errors import SbftError, did_you_mean, did_you_mean_path, join_key
 from sbft.recipe.schema import LossSpec, Recipe, check_recipe
 from sbft.strict_yaml import StrictYamlError, parse_yaml
 
@@ -26,6 +26,8 @@ _SHORTHAND = {LossSpec: "name"}  # `loss: CoSENTLoss` means `loss: {name: CoSENT
 _SECRET_VARIABLE = re.compile(r"token|passw|secret|api_?key|credential", re.I)
 """Environment variables whose values are secrets: kept out of saved recipes (see dump.redact)."""
 _ENV_VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+DATA_ONLY_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
+"""Files that hold data and never a recipe (a .json file may be either)."""
 
 
 def load_recipe(
@@ -40,7 +42,14 @@ def load_recipe(
     if not path.is_file():
         raise SbftError(
             f"recipe file '{path}' does not exist",
-            fix="Check the path, or start from one of the recipes in configs/.",
+            fix=did_you_mean_path(path)
+            or "Check the path, or write a recipe for your data: sbft init --data YOUR_DATA -o recipe.yaml",
+        )
+    if path.suffix.lower() in DATA_ONLY_SUFFIXES:
+        raise SbftError(
+            f"'{path}' is a data file, not a recipe",
+            fix=f"Write a recipe that trains on it, then train with that: sbft init --data {path} -o "
+            "recipe.yaml && sbft train recipe.yaml",
         )
     try:
         raw = parse_yaml(path.read_text(encoding="utf-8"))
@@ -65,7 +74,8 @@ def load_recipe(
         raise SbftError(
             "the recipe must be a mapping with at least 'model' and 'datasets'",
             where=str(path),
-            fix="See configs/quickstart.yaml for a complete example.",
+            fix="`sbft init --data YOUR_DATA -o recipe.yaml` writes one for your data, and "
+            "`sbft init --task pair-score -o recipe.yaml` a template.",
         )
     for override in overrides or []:
         apply_override(raw, override)
