@@ -1,8 +1,8 @@
 """`sbft losses [NAME]`: the supported losses, rendered from the catalogue that validates recipes.
 
-The list reads only the families' catalogues (instant); `sbft losses NAME` also imports the loss
-class to show its real arguments and their documentation (sbft.losses.describe), which takes a
-few seconds.
+The list reads only the families' catalogues (instant); `sbft losses NAME` also reads the loss
+class's source to show its real arguments and their documentation (sbft.losses.describe), without
+importing torch.
 """
 
 from __future__ import annotations
@@ -49,8 +49,7 @@ def losses(
         )
         return
     for family_name, loss_name in find_losses(name, families):
-        with console.status("reading the loss from sentence-transformers..."):
-            description = describe(loss_name, family_name)
+        description = describe(loss_name, family_name)
         _print_detail(console, description)
 
 

@@ -1,16 +1,20 @@
 """What `sbft losses` shows about a loss: its data, when to use it, its real arguments and an example.
 
 The catalogue (sbft.families) says what a loss reads; the arguments, their defaults and their
-documentation come from the sentence-transformers class itself (importing it takes a few
-seconds), so they are never out of date. The example is a recipe entry that passes validation.
+documentation come from the sentence-transformers class itself, read from its source file (no
+import: torch would take seconds) or, where the source does not say, imported; so they are
+never out of date. The example is a recipe entry that passes validation.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import importlib.util
 import inspect
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from sbft.errors import SbftError, closest, did_you_mean
 from sbft.families import DEFAULT, FAMILIES, LossInfo, family
@@ -99,14 +103,18 @@ def describe(name: str, family_name: str) -> LossDescription:
         summary=info.summary,
         notes=_notes(info),
     )
-    try:
-        loss_class = owner.loss_class(name)
-    except (ImportError, AttributeError) as exc:
-        return LossDescription(**known, doc="", arguments=(), example=(), unavailable=str(exc))
-    doc, arg_docs = _docs(loss_class)
+    read = _from_source(owner.loss_module, name)
+    if read is None:  # not found in the source as written: import the class (torch, seconds)
+        try:
+            loss_class = owner.loss_class(name)
+        except (ImportError, AttributeError) as exc:
+            return LossDescription(**known, doc="", arguments=(), example=(), unavailable=str(exc))
+        read = _signature(loss_class), inspect.getdoc(loss_class.__init__) or "", inspect.getdoc(loss_class)
+    signature, init_doc, class_doc = read
+    doc, arg_docs = _docs(init_doc, class_doc or "")
     arguments = tuple(
         Argument(arg, default, arg_docs.get(arg, ""), arg in info.filled)
-        for arg, default in _signature(loss_class).items()
+        for arg, default in signature.items()
     )
     return LossDescription(
         **known, doc=doc, arguments=arguments, example=_example(family_name, info, arguments)
@@ -142,11 +150,72 @@ def _signature(loss_class: type) -> dict[str, str]:
     return arguments
 
 
-def _docs(loss_class: type) -> tuple[str, dict[str, str]]:
+def _from_source(module: str, name: str) -> tuple[dict[str, str], str, str] | None:
+    """(signature, __init__'s docstring, the class's docstring) read from the loss's source file
+    without importing it: `sbft losses NAME` answers at once instead of importing torch. None when
+    the class is not where the package's __init__ says, or has no __init__ of its own."""
+    try:
+        found = importlib.util.find_spec(module.split(".")[0])  # finds the top package, imports nothing
+        if found is None or not found.submodule_search_locations:
+            return None
+        folder = Path(found.submodule_search_locations[0], *module.split(".")[1:])
+        source = _defining_file(folder, name)
+        tree = ast.parse(source.read_text(encoding="utf-8")) if source else None
+    except (OSError, SyntaxError, ValueError):
+        return None
+    cls = (
+        next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name), None) if tree else None
+    )
+    init = (
+        next((n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+        if cls
+        else None
+    )
+    if init is None:
+        return None
+    arguments = init.args
+    positional = [*arguments.posonlyargs, *arguments.args]
+    defaults = [None] * (len(positional) - len(arguments.defaults)) + list(arguments.defaults)
+    pairs = [
+        *zip(positional, defaults, strict=True),
+        *zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True),
+    ]
+    signature = {
+        arg.arg: "required" if default is None else _default_text(default)
+        for arg, default in pairs
+        if arg.arg not in _HIDDEN_ARGS
+    }
+    return signature, ast.get_docstring(init) or "", ast.get_docstring(cls) or ""
+
+
+def _defining_file(package: Path, name: str) -> Path | None:
+    """The file that defines `name`, from the package __init__'s `from .module import name`."""
+    init = package / "__init__.py"
+    for node in ast.parse(init.read_text(encoding="utf-8")).body:
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 1
+            and node.module
+            and any(alias.name == name and alias.asname in (None, name) for alias in node.names)
+        ):
+            candidate = package.joinpath(*node.module.split(".")).with_suffix(".py")
+            return candidate if candidate.is_file() else None
+    return None
+
+
+def _default_text(node: ast.expr) -> str:
+    """A default as written, its module prefix dropped (util.pairwise_cos_sim -> pairwise_cos_sim)."""
+    qualified = isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+    if qualified and node.value.id.islower():  # a module (util, nn), not a class (SiameseDistanceMetric)
+        return node.attr
+    return ast.unparse(node)
+
+
+def _docs(init_doc: str, class_doc: str) -> tuple[str, dict[str, str]]:
     """The docstring's first paragraph and its (Google-style) 'Args:' entries."""
-    doc = inspect.getdoc(loss_class.__init__) or ""
+    doc = init_doc
     if "Args:" not in doc:
-        doc = inspect.getdoc(loss_class) or doc
+        doc = class_doc or doc
     description = " ".join(doc.split("\n\n")[0].split())
     arg_docs: dict[str, str] = {}
     lines = doc.split("Args:", 1)[1].splitlines() if "Args:" in doc else []

@@ -10,6 +10,7 @@ import yaml
 
 from sbft.errors import SbftError
 from sbft.families import FAMILIES, Family, LossInfo
+from sbft.losses import describe as describe_module
 from sbft.losses.describe import data_text, describe, find_losses
 from sbft.recipe import load_recipe
 
@@ -102,6 +103,7 @@ def test_arguments_and_docs_come_from_the_class(monkeypatch):
             """
 
     monkeypatch.setattr(Family, "loss_class", lambda self, name: Documented)
+    monkeypatch.setattr(describe_module, "_from_source", lambda module, name: None)  # the import path
     loss = describe("CoSENTLoss", "bi-encoder")
     assert loss.doc == "Uses CoSENTLoss and margin."
     assert [(arg.name, arg.default, arg.doc) for arg in loss.arguments] == [
@@ -115,6 +117,7 @@ def test_a_class_that_cannot_be_read(monkeypatch):
         raise ImportError("no such module")
 
     monkeypatch.setattr(Family, "loss_class", missing)
+    monkeypatch.setattr(describe_module, "_from_source", lambda module, name: None)
     loss = describe("CoSENTLoss", "bi-encoder")
     assert loss.unavailable == "no such module" and loss.arguments == () and loss.example == ()
     assert loss.inputs.startswith("(sentence1, sentence2)")  # the catalogue still speaks
@@ -136,3 +139,30 @@ def test_finding_a_loss_by_name():
         find_losses("xyzzy", both)
     with pytest.raises(SbftError, match="unknown loss 'LambdaLoss'"):
         find_losses("LambdaLoss", ("bi-encoder",))
+
+
+def test_every_loss_is_read_from_its_source_as_the_imported_class_says():
+    """`sbft losses NAME` reads the source (no torch); the arguments are the real signature's."""
+    for family, info in ALL:
+        owner = FAMILIES[family]
+        read = describe_module._from_source(owner.loss_module, info.name)
+        assert read is not None, (family, info.name)
+        imported = describe_module._signature(owner.loss_class(info.name))
+        assert list(read[0]) == list(imported), (family, info.name)
+        for argument, default in read[0].items():
+            if imported[argument] in ("required", "None", "True", "False") or imported[argument][0].isdigit():
+                assert default == imported[argument], (family, info.name, argument)
+
+
+def test_describing_a_loss_imports_neither_torch_nor_sentence_transformers():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from sbft.losses.describe import describe; d = describe('CoSENTLoss', 'bi-encoder'); "
+        "assert d.arguments and d.doc; "
+        "print(sorted(m for m in ('torch', 'sentence_transformers') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
