@@ -20,7 +20,8 @@ def export(
         str | None,
         typer.Option(
             help="int8: also write the int8 model that --backend onnx-int8 runs (weights quantized "
-            "for this CPU: avx512_vnni, avx512, avx2 or arm64).",
+            "for this CPU: avx512_vnni, avx512, avx2 or arm64). Faster, but its scores differ a little "
+            "from torch's (0.7959 against 0.8167 for one pair; -0.15 STSb Spearman points).",
             show_default=False,
         ),
     ] = None,

@@ -12,6 +12,7 @@ help option they make on demand) to the subclasses below, which change nothing b
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
@@ -61,8 +62,29 @@ def _plain(params: list[Any]) -> list[Any]:
 class PlainCommand(TyperCommand):
     """A command whose help and usage line read as described above."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.help = reflow(self.help)
+
     def get_params(self, ctx: Any) -> list[Any]:
         return _plain(super().get_params(ctx))
+
+
+def reflow(text: str | None) -> str | None:
+    """A docstring's paragraphs as single lines, for the terminal to wrap at its own width.
+
+    Typer keeps a docstring's line breaks, so a paragraph wrapped at 100 columns in the source
+    reads ragged in an 80-column terminal (and leaves a lone word such as "again)" on a line of
+    its own in a pipe). Paragraphs with indented or bulleted lines (examples, lists) keep theirs.
+    """
+    if not text:
+        return text
+    paragraphs = []
+    for paragraph in inspect.cleandoc(text).split("\n\n"):
+        lines = paragraph.splitlines()
+        kept = any(line.startswith((" ", "-", "*", "\b")) for line in lines)
+        paragraphs.append(paragraph if kept else " ".join(line.strip() for line in lines))
+    return "\n\n".join(paragraphs)
 
 
 class PlainGroup(TyperGroup):

@@ -21,7 +21,12 @@ def similarity(
     threads: ThreadsOption = None,
     trust_remote_code: TrustOption = False,
 ) -> None:
-    """Print the cosine similarity of two texts (a cross-encoder prints its score for the pair)."""
+    """Print the cosine similarity of two texts (a cross-encoder prints its score for the pair).
+
+    Faster: with --backend torch each call loads torch (5-16 s on a busy 2-core machine); with
+    --backend onnx it starts in under a second and embeds as torch does (within 1e-5). For many
+    calls, export once (`sbft export MODEL`; the first --backend onnx call also does it).
+    """
     from sbft.inference import compare_texts
 
     score = compare_texts(

@@ -117,3 +117,32 @@ def test_a_reader_that_leaves_early_is_no_error(arguments):
     stderr = process.stderr.read()
     assert process.wait(timeout=60) == 0, stderr
     assert stderr == b""
+
+
+def test_help_paragraphs_are_wrapped_by_the_terminal_not_the_source(cli):
+    """No hard line break inside a help paragraph: it would read ragged at any other width."""
+    import typer
+
+    from sbft.cli import app
+    from sbft.cli.plain_help import reflow
+
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():
+        for paragraph in (command.help or "").split("\n\n"):
+            lines = paragraph.splitlines()
+            assert len(lines) == 1 or any(line.startswith((" ", "-", "*")) for line in lines), (
+                name,
+                paragraph,
+            )
+    assert reflow("One\ntwo.\n\nA list:\n- a\n- b") == "One two.\n\nA list:\n- a\n- b"
+
+
+@pytest.mark.parametrize("command", ["similarity", "encode", "search"])
+def test_the_small_commands_say_when_to_export(cli, command):
+    said = " ".join(cli(command, "-h").stdout.split())
+    assert "sbft export MODEL" in said and "--backend onnx" in said
+    assert "0.7959 against torch's 0.8167" in said  # where onnx-int8 is offered, what it costs
+
+
+def test_export_says_what_int8_costs(cli):
+    assert "0.7959 against 0.8167" in " ".join(cli("export", "-h").stdout.split())
