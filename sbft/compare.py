@@ -57,6 +57,10 @@ class RunSummary:
         }
 
 
+KEY_COLUMN_MAX = 32
+"""The key column is given up to this many characters before the values share the width."""
+
+
 @dataclass
 class Comparison:
     runs: list[RunSummary]
@@ -73,9 +77,12 @@ class Comparison:
         from rich.table import Table
 
         table = Table(title="runs compared", title_justify="left")
-        table.add_column("")
+        # Keys such as datasets.sts.files.train differ only at their end: never cut them short
+        # (fold long words onto a second line instead), and give the key column room first.
+        longest = max((len(key) for key in self.differing), default=0)
+        table.add_column("", overflow="fold", min_width=min(longest, KEY_COLUMN_MAX))
         for name in names:
-            table.add_column(escape(name), justify="right")
+            table.add_column(escape(name), justify="right", overflow="fold")
         for key in self.differing:
             table.add_row(escape(key), *(escape(_text(run.recipe.get(key))) for run in self.runs))
         if not self.differing and len(self.runs) > 1:

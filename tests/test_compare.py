@@ -87,3 +87,23 @@ def test_what_is_not_a_comparison(tmp_path, runs):
     (tmp_path / "plain").mkdir()
     with pytest.raises(SbftError, match="not a run folder"):
         compare_runs([runs[0], tmp_path / "plain"])
+
+
+def test_at_80_columns_every_differing_key_reads_whole(tmp_path):
+    """Keys that differ only at their end (datasets.sts.files.train / dev / test) are never cut."""
+    runs = []
+    for name, folder in (("a", "one"), ("b", "two"), ("c", "three")):
+        run = write_finished_run(tmp_path / name)
+        recipe = yaml.safe_load((run / "recipe.yaml").read_text())
+        recipe["datasets"]["sts"]["files"] = {
+            split: f"/data/{folder}/a-rather-long-folder-name/sts-{split}.csv"
+            for split in ("train", "dev", "test")
+        }
+        (run / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+        runs.append(run)
+    out = io.StringIO()
+    Console(file=out, width=80).print(compare_runs(runs).table(["a", "b", "c"]))
+    text = out.getvalue()
+    assert "…" not in text
+    for split in ("train", "dev", "test"):
+        assert f"datasets.sts.files.{split}" in text
