@@ -3,6 +3,11 @@
 A data file is read by sbft.inspection and its task chosen by sbft.proposal; a folder in BEIR
 layout is retrieval data. This module finds the dev/test files named alike and writes the recipe,
 each choice with a comment that says why.
+
+Why one module of this size: it is the recipe's text, written line by line. The files section
+(split files, a holdout), the columns, the loss and the training schedule chosen from the row
+count each add their comment lines to one YAML document; the choices (inspection, proposal) live
+elsewhere, and what remains here is the rendering, which reads best as one piece.
 """
 
 from __future__ import annotations

@@ -2,6 +2,13 @@
 rules that span their fields (each spec checks itself; `sbft eval` reuses the reading rules).
 
 Pure Python: building and checking a recipe imports nothing heavy.
+
+Why one module of this size: these dataclasses are the recipe's YAML schema, read field by field
+by sbft.recipe.load, and the rules between their fields (a BEIR dataset takes no label, holdout
+needs a train split and no dev file, merge_base ratios, prompts by column) sit beside the fields
+they constrain. Split apart, a field and its rule would live in two files that always change
+together. The row-shaping specs (mining, labelled candidates, holdout rules) are already their
+own module, sbft.recipe.rows.
 """
 
 from __future__ import annotations
