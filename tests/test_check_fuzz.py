@@ -100,7 +100,9 @@ def test_check_never_crashes(tmp_path: Path, pair_score_files, mutations, raw):
             recipe_path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
         except yaml.YAMLError:
             return
-    result = CliRunner().invoke(app, ["check", str(recipe_path)])
+    # --no-estimate: the estimate loads the real model and times batches (seconds per example);
+    # tests/test_estimate.py covers it.
+    result = CliRunner().invoke(app, ["check", str(recipe_path), "--no-estimate"])
     assert result.exit_code in (0, 2), (result.output, result.exception)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert "Traceback" not in result.output
