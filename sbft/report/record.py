@@ -149,8 +149,9 @@ def read_run(run_dir: Path) -> RunRecord:
         evaluations=summary.get("evaluations") or (run_folder.read_evaluations(run_dir) if log else []),
         training=summary.get("training") or {},
     )
+    log = [entry for entry in log if isinstance(entry.get("step"), int)]  # an edited line is left out
     for entry in log:
-        if "loss" in entry:
+        if isinstance(entry.get("loss"), int | float):
             record.losses[entry["step"]] = entry["loss"]
         elif "max_steps" in entry:
             record.max_steps = entry["max_steps"]
@@ -162,17 +163,45 @@ def read_run(run_dir: Path) -> RunRecord:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON object the run wrote; anything else (edited, damaged) is a clear error."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SbftError(f"'{path}' is not valid JSON ({exc})", fix="Was it edited by hand?") from None
+        raise SbftError(f"'{path}' is not valid JSON ({exc})", fix=_DAMAGED) from None
+    except OSError as exc:
+        raise SbftError(f"cannot read '{path}' ({exc.strerror or exc})", fix=_UNREADABLE) from None
+    if not isinstance(data, dict):
+        raise SbftError(f"'{path}' holds a JSON {type(data).__name__}, not an object", fix=_DAMAGED)
+    return data
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    """The run's recipe.yaml, read as strictly as a recipe (no alias bombs); {} when there is none."""
+    from sbft.strict_yaml import parse_yaml
+
     if not path.is_file():
         return {}
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return data if isinstance(data, dict) else {}
+    try:
+        data = parse_yaml(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SbftError(f"'{path}' is not valid YAML{line} ({problem})", fix=_DAMAGED) from None
+    except UnicodeDecodeError as exc:
+        raise SbftError(f"'{path}' is not UTF-8 text (byte {exc.start})", fix=_DAMAGED) from None
+    except OSError as exc:
+        raise SbftError(f"cannot read '{path}' ({exc.strerror or exc})", fix=_UNREADABLE) from None
+    if data is not None and not isinstance(data, dict):
+        raise SbftError(f"'{path}' holds a YAML {type(data).__name__}, not a recipe", fix=_DAMAGED)
+    return data or {}
+
+
+_DAMAGED = (
+    "sbft wrote it; was it edited by hand or cut short? Restore it from a backup, or train the run "
+    "again (sbft train RECIPE -o RUN_DIR --overwrite)."
+)
+_UNREADABLE = "Check the file's permissions, or give another run folder."
 
 
 # --- what the metric names say --------------------------------------------------------------

@@ -15,6 +15,8 @@ from sbft.run_folder.layout import (
     MODEL,
     RECIPE,
     REPLACED,
+    checkpoint_problem,
+    checkpoints,
     is_owned,
     newest_checkpoint,
     read_marker,
@@ -149,6 +151,18 @@ def refuse_unresumable(folder: Folder) -> Folder:
     """A run folder that --resume cannot continue: no complete checkpoint, or no recipe."""
     run_dir, recipe = folder.path, folder.path / RECIPE
     again = f"sbft train {recipe if recipe.is_file() else 'RECIPE'} -o {run_dir}"
+    damaged = [
+        f"{path.name} {problem}"
+        for path in checkpoints(run_dir)[1]
+        if (problem := checkpoint_problem(path) or "").startswith("is damaged")
+    ]
+    if folder.checkpoint is None and damaged:
+        raise SbftError(
+            f"the run in '{run_dir}' has no checkpoint to resume from: {'; '.join(damaged)}",
+            fix=f"Start it again with {again}"
+            + ("" if folder.worth_keeping else " (no --overwrite needed)")
+            + "; the damaged checkpoints are deleted then.",
+        )
     if not folder.worth_keeping:
         raise SbftError(
             f"the run in '{run_dir}' has no complete checkpoint to resume from",

@@ -78,7 +78,8 @@ def checkpoints(run_dir: Path) -> tuple[list[Path], list[Path]]:
     """(complete, incomplete) checkpoint folders, oldest first.
 
     The trainer writes trainer_state.json last, so a checkpoint is complete when that file reads
-    as JSON and the weights are there; a run killed while saving leaves one without them.
+    as JSON and the weights are there; a run killed while saving leaves one without them. A
+    checkpoint whose files are damaged (see `checkpoint_problem`) is not complete either.
     """
     folder = run_dir / CHECKPOINTS
     found = []
@@ -88,16 +89,68 @@ def checkpoints(run_dir: Path) -> tuple[list[Path], list[Path]]:
             found.append((int(step), path))
     complete, incomplete = [], []
     for _, path in sorted(found):
-        (complete if _is_complete(path) else incomplete).append(path)
+        (incomplete if checkpoint_problem(path) else complete).append(path)
     return complete, incomplete
 
 
-def _is_complete(checkpoint: Path) -> bool:
+def checkpoint_problem(checkpoint: Path) -> str | None:
+    """Why a checkpoint cannot be resumed from, or None. Checked without loading it: the trainer's
+    state reads as JSON, weights are there and whole (safetensors' header against the file's
+    size), and each file the trainer unpickles on resume (optimizer.pt, scheduler.pt,
+    rng_state.pth...) is a whole archive holding nothing torch's safe loading refuses."""
     try:
         json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return "is incomplete (the run was stopped while saving it)"
+    weights = [*checkpoint.glob("**/*.safetensors"), *checkpoint.glob("**/pytorch_model.bin")]
+    if not weights:
+        return "is incomplete (the run was stopped while saving it)"
+    for path in sorted(weights):
+        if path.suffix == ".safetensors" and not _safetensors_whole(path):
+            return f"is damaged: {path.relative_to(checkpoint)} is cut short or corrupt"
+    for path in sorted([*checkpoint.glob("*.pt"), *checkpoint.glob("*.pth")]):
+        problem = _pickle_problem(path)
+        if problem:
+            return f"is damaged: {path.name} {problem}"
+    return None
+
+
+def _safetensors_whole(path: Path) -> bool:
+    """The header's length and tensors' offsets match the file's size (a cut-short file does not)."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as stream:
+            length = int.from_bytes(stream.read(8), "little")
+            if size < 8 or length > size - 8:
+                return False
+            header = json.loads(stream.read(length))
+        ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
+    except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError):
         return False
-    return any(checkpoint.glob("**/*.safetensors")) or any(checkpoint.glob("**/pytorch_model.bin"))
+    return max(ends, default=0) == size - 8 - length
+
+
+_SAFE_MODULES = ("numpy.",)
+"""Globals the trainer allows besides torch's own safe ones when it unpickles rng_state.pth
+(numpy's random state)."""
+
+
+def _pickle_problem(path: Path) -> str | None:
+    """What is wrong with a torch archive the trainer will unpickle on resume, or None."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return "is cut short or corrupt"
+    from torch.serialization import get_unsafe_globals_in_checkpoint
+
+    try:
+        unsafe = get_unsafe_globals_in_checkpoint(str(path))
+    except Exception:  # torch raises several types on a damaged archive: all mean "cannot be read"
+        return "is cut short or corrupt"
+    refused = sorted(name for name in unsafe if not name.startswith(_SAFE_MODULES))
+    if refused:
+        return f"holds objects that safe loading refuses ({', '.join(refused[:3])}): it was tampered with"
+    return None
 
 
 def read_log(run_dir: Path) -> list[dict[str, Any]]:
@@ -121,7 +174,7 @@ def read_evaluations(run_dir: Path) -> list[dict[str, Any]]:
     by_step: dict[int, dict[str, Any]] = {}
     for entry in read_log(run_dir):
         metrics = {k.removeprefix("eval_"): v for k, v in entry.items() if k.startswith("eval_")}
-        if metrics and "step" in entry:
+        if metrics and isinstance(entry.get("step"), int):
             by_step.setdefault(entry["step"], {"step": entry["step"], "epoch": entry.get("epoch")}).update(
                 metrics
             )

@@ -25,6 +25,7 @@ from sbft.run_folder.layout import (
     MARKER,
     METRICS_LOG,
     REPLACED,
+    checkpoint_problem,
     checkpoints,
     is_owned,
     newest_checkpoint,
@@ -202,11 +203,16 @@ def _prepare_resume(run_dir: Path, checkpoint: Path) -> list[str]:
     step = int(checkpoint.name.removeprefix("checkpoint-"))
     for partial in checkpoints(run_dir)[1]:
         if int(partial.name.removeprefix("checkpoint-")) > step:
-            shutil.rmtree(partial)
-            notes.append(
-                f"{partial.name} is incomplete (the run was stopped while saving it) and was removed; "
-                f"resuming from {checkpoint.name}"
-            )
+            problem = checkpoint_problem(partial) or "is incomplete"
+            if problem.startswith("is damaged"):  # kept for a look, where the trainer never reads
+                aside = partial.with_name(f"damaged-{partial.name}")
+                _remove(aside)
+                partial.rename(aside)
+                done = f"was set aside as {aside}"
+            else:
+                shutil.rmtree(partial)
+                done = "was removed"
+            notes.append(f"{partial.name} {problem} and {done}; resuming from {checkpoint.name}")
     log = run_dir / METRICS_LOG
     if log.is_file():
         kept = [e for e in read_log(run_dir) if not isinstance(e.get("step"), int) or e["step"] <= step]
