@@ -93,3 +93,18 @@ def test_every_shipped_recipe_passes_check(recipe, cli, monkeypatch):
         pytest.skip("needs ../shared/data/wikiqa")
     result = cli("check", REPO / "configs" / recipe, "--no-estimate")  # the recipe, not the machine
     assert result.exit_code == 0, result.stdout + result.stderr
+
+
+def test_the_recipe_example_is_the_quickstart_recipe():
+    import yaml
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(.*?)```", text[text.index("## Recipes") :], re.S)
+    shipped = yaml.safe_load((REPO / "configs" / "quickstart.yaml").read_text(encoding="utf-8"))
+    assert yaml.safe_load(block.group(1)) == shipped
+
+
+def test_the_readme_says_each_figure_once_and_no_rounds():
+    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    assert "previous round" not in text and "this one;" not in text and "earlier round" not in text
+    assert "3 min 50 s" not in text  # the demo's time is given once (2 min 36 s idle, up to 8 min shared)
