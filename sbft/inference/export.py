@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sbft.inference.exports import forget_exports
 from sbft.inference.loading import load_any
 from sbft.inference.onnx import PROBE_TEXTS
 
@@ -18,8 +19,13 @@ class Export:
     """How close its outputs are to torch's, in one line."""
 
 
-def export_onnx(name: str, backend: str = "onnx", trust_remote_code: bool = False) -> Export:
-    """The ONNX file of `backend` (onnx, onnx-int8) for the model `name`, exported or reused, checked."""
+def export_onnx(
+    name: str, backend: str = "onnx", trust_remote_code: bool = False, overwrite: bool = False
+) -> Export:
+    """The ONNX file of `backend` (onnx, onnx-int8) for the model `name`, exported or reused, checked;
+    `overwrite` makes sbft's own files again, whatever their record says."""
+    if overwrite:
+        forget_exports(name, backend)
     exported = load_any(
         name, device="cpu", backend=backend, trust_remote_code=trust_remote_code, fast_start=False
     )

@@ -7,11 +7,15 @@ where it says.
 Exported files follow sentence-transformers' layout (onnx/model.onnx,
 onnx/model_qint8_<cpu>.onnx), next to the model when its folder is writable, else in the user
 cache (~/.cache/sbft/onnx/<name>-<hash>/onnx, or $SBFT_CACHE). onnx/sbft-export.json records the
-model files each export came from: a changed model is exported again, never served stale.
+model files each export came from, and each export's size and SHA-256: a changed model is
+exported again, never served stale, and a damaged export (a flipped byte, a cut-short file) is
+never run. A model folder whose onnx/ holds files sbft did not record (an export shipped with the
+model) keeps them: sbft's exports then go to the cache.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -21,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sbft.errors import SbftError, did_you_mean
-from sbft.files import cache_root, folder_fingerprint
+from sbft.files import cache_root, folder_fingerprint, write_json
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 ONNX_FOLDER = "onnx"
@@ -82,9 +86,15 @@ def onnx_file_name(backend: str) -> str:
 
 
 def export_folder(name: str, local: Path) -> Path:
-    """onnx/ beside the model when its folder is writable and no installed package, else the cache."""
+    """onnx/ beside the model when its folder is writable, no installed package, and holds no ONNX
+    file that sbft did not make; else the cache."""
     installed = {Path(sysconfig.get_paths()[key]).resolve() for key in ("purelib", "platlib")}
-    if local.is_dir() and os.access(local, os.W_OK) and not installed & set(local.resolve().parents):
+    if (
+        local.is_dir()
+        and os.access(local, os.W_OK)
+        and not installed & set(local.resolve().parents)
+        and not foreign_exports(local / ONNX_FOLDER)
+    ):
         return local / ONNX_FOLDER
     key = str(local.resolve()) if local.is_dir() else name
     slug = Path(name.rstrip("/")).name or "model"
@@ -120,7 +130,79 @@ def read_record(folder: Path) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
+def foreign_exports(folder: Path) -> list[str]:
+    """The ONNX files of `folder` that sbft's record does not list: someone else's, never replaced."""
+    if not folder.is_dir():
+        return []
+    record = read_record(folder)
+    return sorted(path.name for path in folder.glob("*.onnx") if path.name not in record)
+
+
+def file_entry(path: Path, fingerprint: str) -> dict[str, Any]:
+    """What the record keeps of an export: the model files it came from, its size and SHA-256, and
+    the inode and change time it had when written (see export_state)."""
+    return {
+        "fingerprint": fingerprint,
+        "size": path.stat().st_size,
+        "sha256": file_sha256(path),
+        **_stamp(path),
+    }
+
+
+def _stamp(path: Path) -> dict[str, Any]:
+    """The inode and change time of `path`: any write to the file, or a copy of it, changes them,
+    and no user program can set a change time back (utime sets the modification time only)."""
+    stat = path.stat()
+    return {"inode": [stat.st_dev, stat.st_ino], "ctime_ns": stat.st_ctime_ns}
+
+
+def file_sha256(path: Path) -> str:
+    """Read in 1 MiB blocks (hashlib.file_digest needs Python 3.11)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def export_state(folder: Path, name: str, fingerprint: str) -> str:
+    """'current', 'missing', 'stale' (made from other model files) or 'damaged' (its size or
+    SHA-256 is not the recorded one) for the export file `name` in `folder`."""
+    target, entry = folder / name, read_record(folder).get(name)
+    if not target.is_file():
+        return "missing"
+    if not isinstance(entry, dict) or entry.get("fingerprint") != fingerprint:
+        return "stale"  # older records kept the fingerprint alone: made again once
+    if target.stat().st_size != entry.get("size"):
+        return "damaged"
+    stamp = _stamp(target)
+    if all(entry.get(key) == value for key, value in stamp.items()):
+        return "current"  # not written since sbft wrote it: the SHA-256 (0.5 s for MiniLM) is skipped
+    if file_sha256(target) != entry.get("sha256"):
+        return "damaged"
+    _restamp(folder, name, stamp)  # copied or touched, content intact: cheap again next time
+    return "current"
+
+
+def _restamp(folder: Path, name: str, stamp: dict[str, Any]) -> None:
+    record = read_record(folder)
+    with contextlib.suppress(OSError):  # a read-only folder: the hash is checked again next time
+        write_json(folder / RECORD, {**record, name: {**record[name], **stamp}})
+
+
+def forget_exports(name: str, backend: str) -> Path:
+    """Mark the record's entries for `backend`'s file of the model `name` (and the fp32 file it is
+    made from) as stale, so that the next load exports them again: `sbft export --overwrite`.
+    The entries stay, saying the files are sbft's; files sbft did not record are never touched."""
+    _, folder, _ = export_location(name)
+    record = read_record(folder)
+    stale = {onnx_file_name("onnx"), onnx_file_name(backend)} & record.keys()
+    if stale:
+        write_json(folder / RECORD, {**record, **{key: {"fingerprint": None} for key in stale}})
+    return folder
+
+
 def current_export(folder: Path, backend: str, fingerprint: str) -> Path | None:
-    """The export of `backend` in `folder` when it exists and was made from these model files."""
+    """The export of `backend` in `folder` when it was made from these model files and is intact."""
     target = folder / onnx_file_name(backend)
-    return target if target.exists() and read_record(folder).get(target.name) == fingerprint else None
+    return target if export_state(folder, target.name, fingerprint) == "current" else None

@@ -20,6 +20,7 @@ import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sbft.errors import SbftError
 from sbft.inference.declared import Declared, Unsupported, check_max_seq_length, read_declared
 from sbft.inference.exports import FAST_START, current_export, export_location, read_record
 
@@ -56,7 +57,16 @@ def session(path: str | Path, threads: int) -> Any:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # InvalidProtobuf, Fail...: a damaged or foreign file, named as such
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SbftError(
+            f"onnxruntime cannot load the ONNX file '{path}' ({type(exc).__name__}: {reason[:200]})",
+            where="backend",
+            fix="If sbft exported it, `sbft export MODEL --overwrite` makes it again; otherwise replace "
+            "the file, or use --backend torch.",
+        ) from None
 
 
 class LiteEncoder:

@@ -34,6 +34,8 @@ from sbft.inference.exports import (
     FAST_START,
     RECORD,
     export_location,
+    export_state,
+    file_entry,
     onnx_file_name,
     quantization_target,
     read_record,
@@ -63,11 +65,11 @@ def backend_of(model: Any) -> str:
 def ensure_onnx(
     model: Any, name: str, backend: str, say: Callable[[str], None] = lambda message: None
 ) -> Path:
-    """The ONNX file of `backend` for the model loaded from `name`: exported on first use, then reused."""
+    """The ONNX file of `backend` for the model loaded from `name`: exported on first use, then
+    reused while intact; one that is stale or damaged (size or SHA-256 not as recorded) is made again."""
     _, folder, fingerprint = export_location(name)
     target = folder / onnx_file_name(backend)
-    record = read_record(folder)
-    if target.exists() and record.get(target.name) == fingerprint:
+    if export_state(folder, target.name, fingerprint) == "current":
         return target
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -77,16 +79,30 @@ def ensure_onnx(
             fix="Make the folder writable, or set SBFT_CACHE to a writable folder.",
         ) from None
     fp32 = folder / onnx_file_name("onnx")
-    if record.get(fp32.name) != fingerprint or not fp32.exists():
-        say(f"exporting {name} to ONNX: {fp32} (once; later runs reuse it)")
+    state = export_state(folder, fp32.name, fingerprint)
+    record = read_record(folder)
+    if state != "current":
+        say(
+            _damaged(fp32)
+            if state == "damaged"
+            else f"exporting {name} to ONNX: {fp32} (once; later runs reuse it)"
+        )
         _export(model, fp32)
-        record[fp32.name] = fingerprint
+        record[fp32.name] = file_entry(fp32, fingerprint)
     if target != fp32:
-        say(f"quantizing to int8 for {quantization_target()}: {target}")
+        damaged = export_state(folder, target.name, fingerprint) == "damaged"
+        say(_damaged(target) if damaged else f"quantizing to int8 for {quantization_target()}: {target}")
         _quantize(fp32, target)
-        record[target.name] = fingerprint
+        record[target.name] = file_entry(target, fingerprint)
     write_json(folder / RECORD, record)
     return target
+
+
+def _damaged(path: Path) -> str:
+    return (
+        f"the ONNX export {path} is damaged (its size or SHA-256 is not the one sbft recorded when it "
+        "wrote it): making it again"
+    )
 
 
 class _Traced(torch.nn.Module):

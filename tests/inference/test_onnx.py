@@ -58,7 +58,10 @@ def test_export_once_and_again_when_the_model_changes(model_copy):
     assert exported.stat().st_mtime_ns != first
     record = json.loads((model_copy / "onnx" / "sbft-export.json").read_text())
     assert set(record) == {"model.onnx", "fast-start"}
-    assert record["fast-start"]["fingerprint"] == record["model.onnx"]  # checked for these files
+    assert record["fast-start"]["fingerprint"] == record["model.onnx"]["fingerprint"]  # for these files
+    assert (
+        record["model.onnx"]["size"] == exported.stat().st_size and len(record["model.onnx"]["sha256"]) == 64
+    )
 
 
 def test_read_only_models_export_to_the_cache(model_copy, tmp_path, monkeypatch):
@@ -109,3 +112,89 @@ def test_real_model_onnx_and_int8_stay_close_to_torch(tmp_path, monkeypatch):
     assert tmp_path in fp32[0].model.path.parents
     assert cosines(fp32.encode(texts), expected).min() > 0.9999
     assert cosines(load_any(name, backend="onnx-int8").encode(texts), expected).min() > 0.97
+
+
+# --- damaged exports (issue 25, case 1) -----------------------------------------------------------
+
+
+def _flip_bytes(path, count=64):
+    """Damage that keeps the size and the modification time: bytes in the middle inverted."""
+    data, times = bytearray(path.read_bytes()), path.stat()
+    middle = len(data) // 2
+    data[middle : middle + count] = bytes(255 - b for b in data[middle : middle + count])
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(times.st_atime_ns, times.st_mtime_ns))
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+
+
+@pytest.mark.parametrize("damage", [_flip_bytes, _truncate])
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_a_damaged_export_is_made_again_never_run(model_copy, capsys, damage, backend):
+    expected = load_any(str(model_copy)).encode(TEXTS)
+    load_any(str(model_copy), backend=backend)
+    exported = model_copy / "onnx" / exports.onnx_file_name(backend)
+    damage(exported)
+    assert (
+        exports.current_export(model_copy / "onnx", backend, exports.export_location(str(model_copy))[2])
+        is None
+    )
+    capsys.readouterr()
+    model = load_any(str(model_copy), backend=backend)  # the fast start would take a current export
+    assert "is damaged" in capsys.readouterr().err
+    got = model.encode(TEXTS)
+    assert cosines(got, expected).min() > (0.999 if backend == "onnx" else 0.99)
+
+
+def test_onnx_files_sbft_did_not_make_are_never_replaced(model_copy, tmp_path, monkeypatch):
+    """An onnx/model.onnx shipped with the model (no record entry) stays; sbft exports to the cache."""
+    monkeypatch.setenv("SBFT_CACHE", str(tmp_path / "cache"))
+    (model_copy / "onnx").mkdir()
+    theirs = model_copy / "onnx" / "model.onnx"
+    theirs.write_bytes(b"not sbft's export")
+    model = load_any(str(model_copy), backend="onnx", fast_start=False)
+    assert theirs.read_bytes() == b"not sbft's export"
+    assert (tmp_path / "cache") in model[0].model.path.parents
+
+
+def test_an_unreadable_onnx_file_is_a_clear_error(tmp_path):
+    from sbft.inference.lite import session
+
+    broken = tmp_path / "model.onnx"
+    broken.write_bytes(b"\x08\x07garbage")
+    with pytest.raises(SbftError, match=r"onnxruntime cannot load the ONNX file .*model\.onnx") as caught:
+        session(broken, 1)
+    assert "sbft export MODEL --overwrite" in caught.value.fix
+
+
+def test_export_overwrite_makes_sbfts_files_again(model_copy):
+    first = export_onnx(str(model_copy), "onnx").path
+    size = first.stat().st_size
+    record_file = model_copy / "onnx" / "sbft-export.json"
+    record = json.loads(record_file.read_text())
+    # a damaged file whose record was edited to match it: only --overwrite can tell
+    _truncate(first)
+    record["model.onnx"].update(size=first.stat().st_size, sha256=exports.file_sha256(first))
+    record_file.write_text(json.dumps(record))
+    again = export_onnx(str(model_copy), "onnx", overwrite=True)
+    assert again.path == first and first.stat().st_size == size
+    assert float(again.comparison.split(">=")[1].split(",")[0]) > 0.999
+
+
+def test_a_copied_intact_export_is_hashed_once_then_trusted(model_copy, tmp_path, monkeypatch):
+    """The SHA-256 is read only when the file was written since sbft wrote it (its inode or change
+    time differ): a copy of an intact export is checked once, and recorded as checked."""
+    import shutil
+
+    load_any(str(model_copy), backend="onnx", fast_start=False)
+    copy = tmp_path / "copy"
+    shutil.copytree(model_copy, copy, copy_function=shutil.copy2)  # same mtimes, new inodes
+    fingerprint = exports.export_location(str(copy))[2]
+    hashed = []
+    original = exports.file_sha256
+    monkeypatch.setattr(exports, "file_sha256", lambda path: hashed.append(path) or original(path))
+    assert exports.export_state(copy / "onnx", "model.onnx", fingerprint) == "current"
+    assert exports.export_state(copy / "onnx", "model.onnx", fingerprint) == "current"
+    assert hashed == [copy / "onnx" / "model.onnx"]
