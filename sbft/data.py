@@ -180,6 +180,10 @@ def _load_raw(name: str, spec: DatasetSpec, wanted: tuple[str, ...]) -> dict[str
             path, spec.format, f"{where}.files.{split}", fix="Set 'format:' to csv, json or parquet."
         )
         options = reader_options(path, spec.loader_args)
+        # pyarrow's JSON reader loads bytes that are not UTF-8 and fails later, on first use
+        found = encoding_error(path, None, f"{where}.files.{split}") if file_format == "json" else None
+        if found is not None:
+            raise found
         try:
             with reader_logs_silenced():
                 result[split] = datasets.load_dataset(

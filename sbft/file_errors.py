@@ -110,6 +110,20 @@ def encoding_error(
     return SbftError(f"'{path}' is not {name} text (byte {byte} on line {line})", where=where, fix=fix)
 
 
+def read_error(path: str | Path, file_format: str, where: str | None, fix: str) -> SbftError | None:
+    """Why a reader failed on a text data file, said in the user's terms: the first byte that is not
+    UTF-8, or the first line that is not JSON (with its line number), instead of the reader's
+    own words. None when neither explains it. `fix` is the advice for a file that is not UTF-8."""
+    if file_format == "parquet":
+        return None
+    error = encoding_error(path, None, where or "", fix=fix.format(path=path, suffix=Path(path).suffix))
+    if error is None and file_format == "json":
+        error = json_error(path, None, where or "")
+    if error is not None and where is None:
+        error.where = None
+    return error
+
+
 def visible(text: str) -> str:
     """`text` as it reads, or its repr when it holds characters a terminal does not show (a
     byte-order mark, a zero-width space, a tab): "'\\ufeffquery-id'" instead of "query-id"."""
@@ -149,6 +163,8 @@ def json_error(path: str | Path, encoding: str | None, where: str) -> SbftError 
 def _bad_json_line(path: str | Path, encoding: str) -> int | None:
     """The first line that is not JSON; a file whose first line is not JSON alone is one document."""
     parsed = 0
+    if codecs.lookup(encoding).name == "utf-8":
+        encoding = "utf-8-sig"  # a byte-order mark is no part of line 1
     with open(path, encoding=encoding, errors="replace") as stream:
         for number, text in enumerate(stream, start=1):
             if not text.strip():

@@ -19,13 +19,16 @@ from typing import TYPE_CHECKING, Any
 from sbft.beir import CORPUS, QRELS, QUERIES, read_beir
 from sbft.columns import ID_NAME, looks_like_ids
 from sbft.errors import SbftError
-from sbft.file_errors import check_data_file, data_format
+from sbft.file_errors import check_data_file, data_format, read_error
 from sbft.files import FILE_FORMATS, reader_options
 from sbft.recipe import SPLITS
 
 if TYPE_CHECKING:
     import pandas as pd
 
+_CONVERT = (
+    "Convert it to UTF-8: iconv -f latin1 -t utf-8 '{path}' > converted{suffix} (cp1252 for Windows files)."
+)
 SAMPLE_ROWS = 2000
 _SCAN_BYTES = 200_000_000
 """CSV files are scanned up to this size for quotes and the widest row."""
@@ -113,7 +116,9 @@ def inspect_file(path: Path) -> Inspection:
     try:
         frame = _read_sample(path, file_format, loader_args)
     except Exception as exc:
-        raise SbftError(f"cannot read '{path}': {str(exc).splitlines()[0]}", where="data") from None
+        raise read_error(path, file_format, "data", _CONVERT) or SbftError(
+            f"cannot read '{path}': {str(exc).splitlines()[0]}", where="data"
+        ) from None
     if frame.empty:
         raise SbftError(f"'{path}' holds no rows", where="data")
     columns = [_classify(str(name), frame[name]) for name in frame.columns]
@@ -126,7 +131,7 @@ def _csv_options(path: Path) -> dict[str, Any]:
     The separator comes from the first lines; quotes and the widest row need the whole file
     (raw STSb has a few rows with extra columns far down).
     """
-    with path.open(encoding="utf-8", errors="replace", newline="") as file:
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as file:
         text = file.read(_SCAN_BYTES)
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
@@ -165,10 +170,10 @@ def _read_sample(path: Path, file_format: str, loader_args: dict[str, Any]) -> p
 
         batches = pq.ParquetFile(path).iter_batches(batch_size=SAMPLE_ROWS)
         return next(batches).to_pandas()
-    try:
-        return pd.read_json(path, lines=True, nrows=SAMPLE_ROWS)
+    try:  # utf-8-sig: a byte-order mark (Windows tools write one) is no part of the first row
+        return pd.read_json(path, lines=True, nrows=SAMPLE_ROWS, encoding="utf-8-sig")
     except ValueError:
-        return pd.read_json(path).head(SAMPLE_ROWS)  # a JSON array rather than JSON lines
+        return pd.read_json(path, encoding="utf-8-sig").head(SAMPLE_ROWS)  # a JSON array, not JSON lines
 
 
 def _free_text(values: set[str]) -> bool:

@@ -34,7 +34,7 @@ from typing import Any
 
 from sbft.beir import CORPUS, QRELS, qrels_path
 from sbft.errors import SbftError, did_you_mean
-from sbft.file_errors import data_format
+from sbft.file_errors import data_format, read_error
 from sbft.files import FILE_FORMATS
 from sbft.recipe import SPLITS, DatasetSpec
 
@@ -255,10 +255,20 @@ def _pick_file(folder: Path, split: str) -> Path:
     )
 
 
+_CONVERT = (
+    "Convert it to UTF-8 (iconv -f latin1 -t utf-8 '{path}' > converted{suffix}), or name its columns "
+    "and encoding: --columns a,b --loader-arg encoding=latin-1."
+)
+
+
 def _from_file(path: Path, options: DataOptions, notes: list[str]) -> EvalData:
     data_format(path, options.format, None, fix="Give it with --format csv, json or parquet.")  # fail early
     columns, label, loader_args = options.columns, options.label, options.loader_args
     if columns is None:
+        file_format = data_format(path, options.format, None, fix="")
+        error = None if "encoding" in options.loader_args else read_error(path, file_format, None, _CONVERT)
+        if error is not None:
+            raise error
         columns, label, loader_args = _guess_columns(path, options)
         notes.append(
             f"columns {', '.join(columns)}{f', label {label}' if label else ', no label'} "

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from sbft.errors import SbftError
 from sbft.families import BI_ENCODER
-from sbft.file_errors import check_data_file, data_format, reader_logs_silenced
+from sbft.file_errors import check_data_file, data_format, encoding_error, read_error, reader_logs_silenced
 from sbft.files import atomic_file, check_output, reader_options
 from sbft.mining.negatives import MiningStats, load_for_mining, mine_negatives
 from sbft.recipe import MineSpec
@@ -62,6 +62,11 @@ def mine_file(
     return stats
 
 
+_CONVERT = (
+    "Convert it to UTF-8: iconv -f latin1 -t utf-8 '{path}' > converted{suffix} (cp1252 for Windows files)."
+)
+
+
 def read_pairs(path: str, columns: list[str] | None = None) -> Dataset:
     """The (query, positive) columns of a csv/tsv/jsonl/parquet file: `columns`, or its only two."""
     import datasets
@@ -70,13 +75,18 @@ def read_pairs(path: str, columns: list[str] | None = None) -> Dataset:
         raise SbftError(f"the pairs file '{path}' does not exist", where="pairs", fix="Check the path.")
     check_data_file(path, "the pairs file", "pairs")
     file_format = data_format(path, None, "pairs", fix="Give a .csv, .tsv, .jsonl or .parquet file.")
+    fix = _CONVERT.format(path=path, suffix=Path(path).suffix)
+    if file_format == "json" and (error := encoding_error(path, None, "pairs", fix=fix)):
+        raise error  # pyarrow's JSON reader loads bytes that are not UTF-8 and fails on first use
     try:
         with reader_logs_silenced():
             data = datasets.load_dataset(
                 file_format, data_files={"train": path}, split="train", **reader_options(path, {})
             )
     except Exception as exc:  # the readers raise many types; all mean "cannot read"
-        raise SbftError(f"cannot read '{path}': {str(exc).strip().splitlines()[0]}", where="pairs") from None
+        raise read_error(path, file_format, "pairs", _CONVERT) or SbftError(
+            f"cannot read '{path}': {str(exc).strip().splitlines()[0]}", where="pairs"
+        ) from None
     names = columns or data.column_names
     if len(names) != 2 or not set(names) <= set(data.column_names):
         raise SbftError(
