@@ -7,7 +7,9 @@ SequentialEvaluator.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from sbft.data import LABEL, PreparedDataset
@@ -57,12 +59,14 @@ def build_evaluator(
     *,
     prompts: dict[str, str] | None = None,
     dims: list[int] | None = None,
+    corpora: dict[str, dict[str, str]] | None = None,
 ) -> SentenceEvaluator | None:
     """One evaluator over every dataset that has `split`; None when nothing can be evaluated.
 
     `prompts` (model.prompts: by role or column) go before the texts as in training; `dims` adds
     each dataset's metrics at those truncated sizes. Several datasets score the mean of their
-    main metrics (`sequential_score`).
+    main metrics (`sequential_score`). `corpora` replaces a BEIR dataset's corpus by name (its
+    dev pool, sbft.evaluation.pool).
     """
     from sentence_transformers.sentence_transformer.evaluation import SequentialEvaluator
 
@@ -74,7 +78,8 @@ def build_evaluator(
         kind = evaluator_kind(prepared, split, override)
         if kind == "none":
             continue
-        evaluator = _make(prepared, kind, split, batch_size, prompts)
+        corpus = (corpora or {}).get(prepared.name, prepared.corpus)
+        evaluator = _make(prepared, kind, split, batch_size, prompts, corpus)
         if dims:
             from sbft.evaluation.truncation import Truncations
 
@@ -88,7 +93,12 @@ def build_evaluator(
 
 
 def _make(
-    prepared: PreparedDataset, kind: str, split: str, batch_size: int, prompts: dict[str, str] | None
+    prepared: PreparedDataset,
+    kind: str,
+    split: str,
+    batch_size: int,
+    prompts: dict[str, str] | None,
+    corpus: dict[str, str] | None,
 ) -> SentenceEvaluator:
     data = prepared.splits[split]
     columns = [data[c] for c in prepared.inputs]
@@ -98,10 +108,34 @@ def _make(
     if prompts:
         by_column = column_prompts(prompts, prepared.inputs)
         extras["prompts"] = [by_column.get(c) for c in prepared.inputs]
-    if prepared.corpus is not None and kind == "information-retrieval":
+    if corpus is not None and kind == "information-retrieval":
         judged = prepared.retrieval[split]
-        extras.update(corpus=prepared.corpus, queries=judged.queries, qrels=judged.qrels)
+        extras.update(corpus=corpus, queries=judged.queries, qrels=judged.qrels)
     return prepared.family.make_evaluator(kind, columns, labels, common, **extras)
+
+
+def retrieval_evaluators(evaluator: Any) -> dict[str, Any]:
+    """The corpus retrieval evaluators inside `evaluator` (sequences, truncations), by dataset name."""
+    if evaluator is None:
+        return {}
+    if hasattr(evaluator, "given_corpus_embeddings"):
+        return {evaluator.name: evaluator}
+    found: dict[str, Any] = {}
+    for inner in [*getattr(evaluator, "evaluators", []), getattr(evaluator, "inner", None)]:
+        found.update(retrieval_evaluators(inner))
+    return found
+
+
+@contextlib.contextmanager
+def given_corpus_embeddings(evaluator: Any, rows: dict[str, Callable[[list[str]], Any]]) -> Iterator[None]:
+    """Within the block, the retrieval evaluators of the datasets in `rows` read their corpus
+    embeddings from it (document ids -> rows) instead of encoding the corpus: for the base model,
+    whose corpus embeddings a run computes once."""
+    with contextlib.ExitStack() as stack:
+        for name, inner in retrieval_evaluators(evaluator).items():
+            if name in rows:
+                stack.enter_context(inner.given_corpus_embeddings(rows[name]))
+        yield
 
 
 def check_metric_name(deciding: str | None, available: list[str]) -> None:
@@ -131,7 +165,11 @@ def evaluate(
     """Run an evaluator; only finite numeric metrics are kept (they end up in JSON)."""
     if evaluator is None:
         return {}
-    results = evaluator(model)
+    return finite(evaluator(model))
+
+
+def finite(results: dict[str, Any]) -> dict[str, float]:
+    """Only finite numeric metrics, as floats (they end up in JSON)."""
     return {
         key: float(value)
         for key, value in results.items()

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
@@ -43,6 +44,31 @@ class CorpusRetrievalEvaluator(InformationRetrievalEvaluator):
         super().__init__(queries, corpus, relevant, **{**RETRIEVAL_CUTOFFS, **options})
         self.grades = qrels
         self._encodings: dict[tuple[Any, ...], Any] | None = None
+        self._given: Callable[[list[str]], Any] | None = None
+        self._given_full: Any = None
+
+    @contextlib.contextmanager
+    def given_corpus_embeddings(self, rows: Callable[[list[str]], Any]) -> Iterator[None]:
+        """Within the block, the corpus is not encoded: `rows(corpus ids)` gives its embeddings at
+        full size (a row per id, in that order), e.g. the base model's, encoded once per run."""
+        self._given, self._given_full = rows, None
+        try:
+            yield
+        finally:
+            self._given, self._given_full = None, None
+
+    def compute_all_metrics(self, model, corpus_model=None, corpus_embeddings=None, output_path=None):
+        if corpus_embeddings is None and self._given is not None:
+            import torch
+
+            if self._given_full is None:
+                with warnings.catch_warnings():  # a read-only array (the cache's) is only read here
+                    warnings.simplefilter("ignore", UserWarning)
+                    self._given_full = torch.as_tensor(self._given(self.corpus_ids))
+            device = getattr(model, "device", None)
+            corpus_embeddings = self._given_full[..., : self.truncate_dim]
+            corpus_embeddings = corpus_embeddings.to(device) if device is not None else corpus_embeddings
+        return super().compute_all_metrics(model, corpus_model, corpus_embeddings, output_path)
 
     @contextlib.contextmanager
     def shared_encodings(self) -> Iterator[None]:

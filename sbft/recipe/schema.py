@@ -236,6 +236,19 @@ class DatasetSpec:
 
 
 @dataclass
+class PoolSpec:
+    """The pooled dev corpus (evaluation.pool): for each dev query, its judged documents, the base
+    model's `top_k` and BM25's `bm25_top_k`, plus `random` documents of the corpus (seeded)."""
+
+    top_k: int = 100
+    bm25_top_k: int = 100
+    random: int = 1000
+
+
+POOL_AUTO = "auto"
+
+
+@dataclass
 class EvaluationSpec:
     """What gets evaluated outside of training itself."""
 
@@ -256,6 +269,21 @@ class EvaluationSpec:
     """Guard against forgetting: after training, mix base and fine-tuned weights at these ratios
     (the fine-tuned model's weight, between 0 and 1; auto: 0.25, 0.5, 0.75), score each mix on dev
     and ship the best, the base (0) and the fine-tuned model (1) included. None: off."""
+    pool: Any = POOL_AUTO
+    """Dev retrieval over a pool of the corpus instead of all of it: auto (when a dev corpus has
+    more than 50,000 documents), false (never; YAML's `off` too), true (always, default sizes) or
+    {top_k, bm25_top_k, random} (always, these sizes). Test is always scored over the whole corpus."""
+
+    @property
+    def pool_spec(self) -> PoolSpec | Literal["auto"] | None:
+        """The pool asked for: its sizes (forced on), auto (default sizes, by corpus size), None (off)."""
+        if self.pool == POOL_AUTO:
+            return POOL_AUTO
+        if self.pool is True:
+            return PoolSpec()
+        if isinstance(self.pool, dict):
+            return PoolSpec(**self.pool)
+        return None
 
 
 @dataclass
@@ -342,6 +370,36 @@ def _check_evaluation(evaluation: EvaluationSpec) -> None:
     if evaluation.metric is not None and not evaluation.metric.strip():
         raise SbftError("the metric name is empty", where="evaluation.metric")
     _check_merge_base(evaluation.merge_base)
+    _check_pool(evaluation.pool)
+
+
+def _check_pool(pool: Any) -> None:
+    """auto, true/false, or a mapping of non-negative whole numbers that leaves more than the judged
+    documents in the pool (a pool of those alone would score every model as perfect)."""
+    where, fields = "evaluation.pool", [f.name for f in dataclasses.fields(PoolSpec)]
+    fix = "Use auto, false, true, or e.g. {top_k: 100, bm25_top_k: 100, random: 1000}."
+    if pool == POOL_AUTO or isinstance(pool, bool):
+        return
+    if not isinstance(pool, dict):
+        shown = f"the string {pool!r}" if isinstance(pool, str) else repr(pool)
+        raise SbftError(f"expected auto, true, false or a mapping, got {shown}", where=where, fix=fix)
+    for key, value in pool.items():
+        if key not in fields:
+            raise SbftError(
+                f"unknown key '{key}'", where=join_key(where, str(key)), fix=did_you_mean(str(key), fields)
+            )
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise SbftError(
+                f"expected a whole number of documents (0 or more), got {value!r}",
+                where=join_key(where, key),
+                fix=fix,
+            )
+    if not any(PoolSpec(**pool).__dict__.values()):
+        raise SbftError(
+            "the pool would hold the judged documents only, which every model ranks perfectly",
+            where=where,
+            fix="Give top_k, bm25_top_k or random a number above 0, or set pool: false.",
+        )
 
 
 def _check_merge_base(ratios: str | list[float] | None) -> None:
