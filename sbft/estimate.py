@@ -73,11 +73,11 @@ class Estimate:
             f"estimated time on this machine (from {self.timed}{_load()}; a rough guide, not a promise):"
         ]
         lines += [
-            f"  {stage.name:<{width}}  {about(stage.seconds):>9}"
+            f"  {stage.name:<{width}}  {about(stage.seconds):>11}"
             + (f"  {stage.detail}" if stage.detail else "")
             for stage in self.stages
         ]
-        lines.append(f"  {'total':<{width}}  {about(self.total):>9}")
+        lines.append(f"  {'total':<{width}}  {about(self.total):>11}")
         return lines
 
 
@@ -244,7 +244,14 @@ def estimate(plan: Plan, throughput: Throughput, smoke_seconds: float | None = N
     dev, test = _eval_texts(plan, "dev"), _eval_texts(plan, "test") if recipe.evaluation.test else 0
     if recipe.evaluation.baseline and dev + test:
         stages.append(
-            Stage("baseline evaluation", (dev + test) * per_text, "dev and test; skipped when cached")
+            Stage(
+                "baseline evaluation",
+                (dev + test) * per_text,
+                " + ".join(
+                    f"{split} {count:,} texts" for split, count in (("dev", dev), ("test", test)) if count
+                )
+                + "; skipped when cached",
+            )
         )
     rows = plan.total_steps * args.per_device_train_batch_size * args.gradient_accumulation_steps
     texts = rows * _texts_per_row(plan)
