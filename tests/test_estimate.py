@@ -108,3 +108,13 @@ def test_no_estimate_says_why():
 )
 def test_durations_are_as_precise_as_an_estimate(seconds, said):
     assert about(seconds) == said
+
+
+def test_train_prints_the_estimate_timed_on_the_smoke_runs_model(cli, recipe_file, tmp_path):
+    result = cli("train", recipe_file(), "-o", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    smoke = next(i for i, line in enumerate(lines) if line.startswith("smoke run: ok"))
+    assert "estimated time on this machine" in lines[smoke + 1]
+    stages = [line.split()[0] for line in lines[smoke + 2 : smoke + 12] if line.startswith("    ")]
+    assert stages[0] == "smoke" and "training" in stages and stages[-1] == "total"
