@@ -65,3 +65,13 @@ def test_a_mistyped_run_folder_is_a_folder_not_a_hub_id(cli, tmp_path, tiny_mode
     assert "MODEL: the model folder 'runs/quickstat' does not exist" in said
     assert "Did you mean 'runs/quickstart'?" in said
     assert "hub" not in said.split("Did you mean")[0] and "model.name" not in said
+
+
+def test_no_message_sends_a_user_to_a_file_only_the_repository_has(cli, tmp_path):
+    """configs/ exists only in a clone: messages point at `sbft init`, which works anywhere."""
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("name: x\ndatasets: {}\n")
+    missing = cli("check", recipe, "--no-estimate")
+    assert missing.exit_code == 2 and "configs/" not in missing.stderr and "sbft init" in missing.stderr
+    neither = cli("train")
+    assert neither.exit_code == 2 and "configs/" not in neither.stderr and "sbft init" in neither.stderr

@@ -95,7 +95,8 @@ def train(
     if (recipe is None) == (resume is None):
         raise SbftError(
             "give either a RECIPE to start a run or --resume RUN_DIR to continue one",
-            fix="For example: sbft train configs/quickstart.yaml",
+            fix="For example: sbft train recipe.yaml "
+            "(`sbft init --data YOUR_DATA -o recipe.yaml` writes one).",
         )
     if resume is not None:
         _refuse_changes_on_resume(resume, overrides, output_dir, overwrite, keep_checkpoints)

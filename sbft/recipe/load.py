@@ -227,7 +227,8 @@ def _build(cls: type, raw: Any, where: str) -> Any:
             raise SbftError(
                 f"the required key '{name}' is missing",
                 where=where or "recipe",
-                fix=f"Add '{name}:' to the recipe (see configs/quickstart.yaml).",
+                fix=f"Add '{name}:' to the recipe (`sbft init --task pair-score -o example.yaml` writes a "
+                "complete one to compare with).",
             )
     return cls(**values)
 
