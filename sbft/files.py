@@ -9,6 +9,7 @@ tempfile's 0o600), so the renamed file has the permissions users expect.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
@@ -102,6 +103,7 @@ def check_output(
         )
     if not target.parent.is_dir():
         raise SbftError(f"the folder '{target.parent}' does not exist", where=where)
+    check_writable(target.parent, where)
 
 
 def refuse_input_as_output(
@@ -142,6 +144,94 @@ def _how_same(output: Path, source: Path) -> str:
     if output.absolute() != source.absolute():
         return f" (through a symbolic link: both are '{source.resolve()}')"
     return ""
+
+
+# --- full and read-only disks --------------------------------------------------------------------
+
+MIN_FREE_BYTES = 1 << 20
+"""Less free space than this at the destination is a full disk: refused before any work."""
+_DISK_REASONS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission is denied",
+    errno.EPERM: "permission is denied",
+}
+_DISK_TEXTS = {
+    "no space left on device": errno.ENOSPC,
+    "os error 28": errno.ENOSPC,
+    "storagefull": errno.ENOSPC,
+    "file write failed": errno.ENOSPC,  # torch's zip writer, on a full disk
+    "disk quota exceeded": errno.EDQUOT,
+    "read-only file system": errno.EROFS,
+    "os error 30": errno.EROFS,
+}
+"""How libraries that wrap the OS error in their own (safetensors, torch, PIL) say it."""
+
+
+def check_writable(folder: str | Path, where: str = "output") -> None:
+    """Before any work: files can be made in `folder` (or, when it is still to be made, in its
+    nearest existing parent), and its disk is not full."""
+    existing = Path(folder).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        reason = _DISK_REASONS[errno.EROFS if _read_only(existing) else errno.EACCES]
+        raise SbftError(
+            f"cannot write in '{existing}': {reason}",
+            where=where,
+            fix="Choose a destination you can write to, or change the folder's permissions.",
+        )
+    free = _free_bytes(existing)
+    if free is not None and free < MIN_FREE_BYTES:
+        raise SbftError(
+            f"the disk holding '{existing}' is full ({free:,} bytes free)",
+            where=where,
+            fix="Free some space, or choose a destination on another disk.",
+        )
+
+
+def _read_only(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
+
+
+def _free_bytes(path: Path) -> int | None:
+    import shutil
+
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+def disk_error(error: BaseException, kept: str = "") -> SbftError | None:
+    """A write that failed for want of space or permission (the OS's error, or a library's that
+    wraps it), as one paragraph; None for any other error. `kept` says what was left as it was."""
+    code, path = None, None
+    seen: BaseException | None = error
+    while seen is not None and code is None:
+        if isinstance(seen, OSError) and seen.errno in _DISK_REASONS:
+            code, path = seen.errno, seen.filename
+        else:
+            text = str(seen).lower()
+            code = next((number for words, number in _DISK_TEXTS.items() if words in text), None)
+        seen = seen.__cause__ or seen.__context__
+    if code is None:
+        return None
+    where = f" '{path}'" if path else ""
+    full = code in (errno.ENOSPC, errno.EDQUOT)
+    return SbftError(
+        f"cannot write{where}: {_DISK_REASONS[code]}",
+        fix=(kept + " " if kept else "")
+        + (
+            "Free some space (or write to another disk) and run the command again."
+            if full
+            else "Choose a destination you can write to, and run the command again."
+        ),
+    )
 
 
 # --- data file formats ---------------------------------------------------------------------------

@@ -65,17 +65,27 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except SbftError as error:
-            from rich.console import Console
-            from rich.markup import escape
+            _print_error(error)
+            raise typer.Exit(2) from None
+        except Exception as error:  # a full or read-only disk, from any library: one paragraph too
+            from sbft.files import disk_error
 
-            error.where = _as_flag(error.where)
-            # escape: text such as "pip install 'sbft[adapters]'" is not markup
-            Console(stderr=True, highlight=False).print(
-                f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True
-            )
+            found = disk_error(error, kept="Files that were there are left as they were.")
+            if found is None:
+                raise
+            _print_error(found)
             raise typer.Exit(2) from None
 
     return wrapper
+
+
+def _print_error(error: SbftError) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    error.where = _as_flag(error.where)
+    # escape: text such as "pip install 'sbft[adapters]'" is not markup
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
 
 
 def _as_flag(where: str | None) -> str | None:

@@ -38,7 +38,7 @@ def init(
 
     from sbft.beir import beir_files
     from sbft.errors import SbftError
-    from sbft.files import refuse_input_as_output
+    from sbft.files import check_writable, refuse_input_as_output
     from sbft.init import DEFAULT_MODEL, recipe_from_data, template, write_recipe
     from sbft.proposal import TASKS
 
@@ -46,6 +46,7 @@ def init(
     refuse_input_as_output(output, [data, *(beir_files(data) if data and data.is_dir() else [])])
     if output.exists() and not force:  # before reading any data: fail fast
         write_recipe("", output, force)
+    check_writable(output.parent)  # a read-only or full disk, before reading any data
     if data is None:
         if task is None:
             raise SbftError(

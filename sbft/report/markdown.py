@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sbft import run_folder
+from sbft.files import atomic_write_text
 from sbft.recipe import DOCUMENT, QUERY
 from sbft.report.plots import PLOTS, write_plots
 from sbft.report.record import RunRecord, by_dataset, main_metric, quality_metrics, read_run
@@ -29,7 +30,7 @@ def write_report(run_dir: Path | str) -> Path:
     record = read_run(run_dir)
     plots = write_plots(record, run_dir / PLOTS)
     path = run_dir / REPORT
-    path.write_text(_markdown(record, plots), encoding="utf-8")
+    atomic_write_text(path, _markdown(record, plots))  # a full disk leaves the last report whole
     return path
 
 

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sbft.files import atomic_path
 from sbft.report.record import (
     RunRecord,
     by_dataset,
@@ -56,7 +57,8 @@ def write_plots(record: RunRecord, folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = {}
     for title, (file_name, figure) in figures.items():
-        figure.savefig(folder / file_name, dpi=110)
+        with atomic_path(folder / file_name) as partial:  # a full disk leaves no half-written PNG
+            figure.savefig(partial, dpi=110, format="png")
         written[title] = folder / file_name
     return written
 

@@ -135,7 +135,7 @@ def read_run(run_dir: Path) -> RunRecord:
     record = RunRecord(
         run_dir=run_dir,
         # Runs from before the status field wrote metrics.json only once finished.
-        status=summary.get("status", "finished") if summary else "training",
+        status=_status(summary, run_folder.read_marker(run_dir) or {}),
         recipe=_read_yaml(run_dir / run_folder.RECIPE),
         run_info=_read_json(info_path) if info_path.is_file() else {},
         baseline_dev=summary.get("baseline_dev") or {},
@@ -160,6 +160,15 @@ def read_run(run_dir: Path) -> RunRecord:
     if not record.training and log:
         record.training = {"steps": log[-1]["step"], "epoch": log[-1].get("epoch")}
     return record
+
+
+def _status(summary: dict[str, Any], marker: dict[str, Any]) -> str:
+    """metrics.json's status, unless the run failed after writing it (while saving its report,
+    say): a run is finished only once its marker says so."""
+    status = summary.get("status", "finished") if summary else "training"  # old runs: no status
+    if status == "finished" and marker.get("status") in ("stopped", "failed"):
+        return "training"
+    return status
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -27,7 +27,7 @@ layout: the names and reading the files; checks: what a folder holds and whether
 write there (nothing changed); lifecycle: the lock and every change to the folder.
 """
 
-from sbft.files import write_json
+from sbft.files import check_writable, disk_error, write_json
 from sbft.run_folder.checks import Folder, check_resume, check_start, inputs, read_folder
 from sbft.run_folder.layout import (
     ADAPTER,
@@ -81,9 +81,11 @@ __all__ = [
     "Folder",
     "check_resume",
     "check_start",
+    "check_writable",
     "checkpoint_problem",
     "checkpoints",
     "claim",
+    "disk_error",
     "environment",
     "folder_size",
     "inputs",

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sbft.errors import SbftError
+from sbft.files import check_writable
 from sbft.run_folder.layout import (
     LOCK,
     MARKER,
@@ -87,6 +88,7 @@ def check_start(run_dir: Path, *, overwrite: bool, recipe: Recipe | None = None)
             f"the output folder '{run_dir}' is a file (or lies under one)",
             fix="Choose a folder with -o/--output-dir.",
         )
+    check_writable(run_dir, where="output_dir")  # a read-only or full disk: said before any work
     if recipe is not None:
         _check_inputs_apart(run_dir, recipe)
     if folder.kind == "foreign":
@@ -140,6 +142,7 @@ def check_resume(run_dir: Path) -> Folder:
             fix="Pass the folder that `sbft train` printed when the run was interrupted.",
         )
     _check_unlocked(run_dir)
+    check_writable(run_dir, where="output_dir")
     return (
         folder
         if folder.finished or folder.status in ("replacing", "restoring")

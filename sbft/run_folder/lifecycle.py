@@ -24,6 +24,7 @@ from sbft.run_folder.layout import (
     LOCK,
     MARKER,
     METRICS_LOG,
+    MODEL,
     REPLACED,
     checkpoint_problem,
     checkpoints,
@@ -57,10 +58,22 @@ class Claim:
         if self.restored:
             return f"Nothing is lost: the previous run in '{self.run_dir}' is back in place."
         checkpoint = newest_checkpoint(self.run_dir)
+        aside = self.run_dir / REPLACED
+        waiting = (
+            f" The run it replaces waits in '{aside}' until this one finishes (it comes back if you "
+            "delete checkpoints/ and run the same command again)."
+            if aside.is_dir()
+            else ""
+        )
         if checkpoint is not None:
             return (
                 f"The run folder keeps its checkpoint ({checkpoint.name}): continue with "
-                f"`sbft train --resume {self.run_dir}`."
+                f"`sbft train --resume {self.run_dir}`.{waiting}"
+            )
+        if (self.run_dir / MODEL).is_dir():  # it failed after saving its model (writing its report, say)
+            return (
+                f"'{self.run_dir}' holds this attempt's model, not marked finished: run the same "
+                "command again with --overwrite."
             )
         return (
             f"Nothing is lost: '{self.run_dir}' holds only the logs of this attempt, and the same "
@@ -142,14 +155,19 @@ def _make_room(folder: Folder) -> None:
 
 
 def _settle(run_dir: Path, keep_checkpoints: bool) -> bool:
-    """A run that did not finish: keep it if it can be resumed, else put the previous run back."""
+    """A run that did not finish: keep it if it can be resumed, else put the previous run back.
+
+    Deleting the attempt's files first frees the space a full disk needs for the journal; if the
+    last marker cannot be written even so, the "running" one stays, which also says "not finished".
+    """
     if newest_checkpoint(run_dir) is None and (run_dir / REPLACED).is_dir():
         _remove_owned(run_dir)
         previous = _marker_text(run_dir / REPLACED)
         _write_marker(run_dir, "restoring", False, previous=previous)
         _put_back(run_dir, previous)
         return True
-    _write_marker(run_dir, "stopped" if newest_checkpoint(run_dir) else "failed", keep_checkpoints)
+    with contextlib.suppress(OSError):
+        _write_marker(run_dir, "stopped" if newest_checkpoint(run_dir) else "failed", keep_checkpoints)
     return False
 
 
