@@ -214,3 +214,15 @@ def test_the_retrieval_names_follow_the_evaluators_cutoffs():
 
     declared = {int(name.split("@")[1]) for name in bi_encoder.EVALUATORS["information-retrieval"].metrics}
     assert declared == {k for cuts in RETRIEVAL_CUTOFFS.values() for k in cuts}
+
+
+def test_without_a_baseline_the_size_is_refused_as_the_model_loads(cli, recipe_file, tmp_path, monkeypatch):
+    """No baseline evaluation to meet the sizes first: the loaded model's size is checked at once."""
+    import sbft.check
+
+    monkeypatch.setattr(sbft.check, "embedding_dimension", lambda model: None)
+    recipe = recipe_file(evaluation__dims=[64], evaluation__baseline=False)
+    result = cli("train", recipe, "-o", tmp_path / "run", "--no-smoke")
+    assert result.exit_code == 2 and "32 dimensions, fewer than 64" in result.stderr
+    log = tmp_path / "run" / "metrics.jsonl"
+    assert not log.exists() or '"loss"' not in log.read_text()  # before the first training step
