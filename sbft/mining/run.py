@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,9 +56,9 @@ def mine_datasets(
         if mine is None:
             continue
         rows_file, record_file = folder / f"{name}.jsonl", folder / f"{name}.json"
-        if record_file.is_file():  # written after the rows: the pair is complete
-            rows = read_rows(rows_file)
-            record = {**json.loads(record_file.read_text(encoding="utf-8")), "reused": True}
+        reused = _reuse(rows_file, record_file)
+        if reused is not None:
+            rows, record = reused
         else:
             where = f"datasets.{name}.negatives.mine"
             miner = load_for_mining(mine.model, BI_ENCODER, f"{where}.model") if mine.model else base_model
@@ -80,10 +81,45 @@ def mine_datasets(
             if write:
                 folder.mkdir(exist_ok=True)
                 write_rows(rows_file, rows)
+                record[ROWS_DIGEST] = _digest(rows_file)
                 write_json(record_file, record)
         result[name] = dataclasses.replace(prepared, splits={**prepared.splits, "train": rows})
         records[name] = record
     return result, records
+
+
+ROWS_DIGEST = "rows_sha256"
+"""In mined/NAME.json: the digest of NAME.jsonl as written, checked before the rows are reused."""
+
+
+def _reuse(rows_file: Path, record_file: Path) -> tuple[Any, dict[str, Any]] | None:
+    """The rows and record a previous attempt mined, or None to mine again: never trusted, the
+    record must be whole and the rows file the one it describes (not edited, not cut short)."""
+    if not record_file.is_file():  # written after the rows: without it, the pair is not complete
+        return None
+    problem = None
+    try:
+        record = json.loads(record_file.read_text(encoding="utf-8"))
+        if not isinstance(record, dict) or record.get(ROWS_DIGEST) != _digest(rows_file):
+            problem = "does not match its record (edited or damaged)"
+        else:
+            rows = read_rows(rows_file)
+    except (OSError, ValueError):
+        problem = "cannot be read back"
+    if problem:
+        print(f"warning: {rows_file} {problem}: mining again", file=sys.stderr)
+        return None
+    return rows, {**record, "reused": True}
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def summary(name: str, record: dict[str, Any]) -> str:
