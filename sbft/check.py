@@ -34,6 +34,7 @@ def preflight(recipe: Recipe) -> Plan:
     from sbft.data import load_datasets
     from sbft.evaluation import evaluator_kind
     from sbft.losses import check_loss_args
+    from sbft.memory import estimate_memory
     from sbft.models import check_model_reference
     from sbft.training_args import build_training_args, resolve_recipe, resolve_training
 
@@ -80,6 +81,8 @@ def preflight(recipe: Recipe) -> Plan:
     plan.warnings = [_no_evaluator(prepared) for prepared in unevaluated]
     plan.warnings += [w for prepared in datasets.values() for w in _warnings(prepared, plan)]
     plan.warnings += _schedule_warnings(plan)
+    plan.memory = estimate_memory(recipe, datasets, args.per_device_train_batch_size)
+    plan.warnings += [warning for estimate in plan.memory if (warning := estimate.warning())]
     return plan
 
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from transformers import TrainingArguments
 
     from sbft.data import PreparedDataset
+    from sbft.memory import MemoryEstimate
 
 
 @dataclass
@@ -29,6 +30,8 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     adapter_parameters: tuple[int, int] | None = None
     """With model.adapter: (trainable, total) parameters of the transformer, counted from its config."""
+    memory: list[MemoryEstimate] = field(default_factory=list)
+    """Per trained dataset: its token lengths and the typical and worst step's memory (sbft.memory)."""
 
     @property
     def trained(self) -> dict[str, PreparedDataset]:
@@ -115,6 +118,8 @@ def print_plan(plan: Plan, console: Console) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    for estimate in plan.memory:
+        console.print(f"  {estimate.plan_line()}", highlight=False, soft_wrap=True)
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
 
