@@ -75,12 +75,17 @@ def print_plan(plan: Plan, console: Console) -> None:
         kind = f" ({prepared.label_kind})" if prepared.label_kind != spec.label else ""  # no 'score' (score)
         label = f" + label '{spec.label}'{kind}" if prepared.has_label else ""
         rows = ", ".join(f"{split} {len(data)}" for split, data in prepared.splits.items())
+        held = (
+            f" (dev: {spec.holdout:g} of train, held out)"
+            if spec.holdout and "dev" in prepared.splits
+            else ""
+        )
         evaluator = evaluator_kind(prepared, "dev") if "dev" in prepared.splits else "none (no dev split)"
         if prepared.corpus is not None and evaluator != "none":
             evaluator += f" over a corpus of {len(prepared.corpus)} documents"
         use = f"{spec.loss.name} sees" if spec.loss else "evaluation only (no loss), reads"
         console.print(
-            f"  [bold]{name}[/]: {rows} rows; {use} ({', '.join(prepared.inputs)}){label}; "
+            f"  [bold]{name}[/]: {rows} rows{held}; {use} ({', '.join(prepared.inputs)}){label}; "
             f"evaluator {evaluator}",
             highlight=False,
             soft_wrap=True,

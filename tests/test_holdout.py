@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from rich.console import Console
 
 from sbft.check import preflight
 from sbft.errors import SbftError
 from sbft.holdout import hold_out
+from sbft.plan import print_plan
 from sbft.recipe import load_recipe
 
 
@@ -48,6 +52,12 @@ def test_a_recipe_with_holdout_has_a_dev_split_without_leakage(recipe_file):
     assert not _texts(splits["train"], columns) & _texts(splits["dev"], columns)
     assert plan.args.eval_strategy == "epoch"  # the held-out dev is evaluated as a dev file would be
     assert not [w for w in plan.warnings if "also appear" in w]
+    out = io.StringIO()
+    print_plan(plan, Console(file=out, width=300))
+    assert (
+        f"train {len(splits['train'])}, dev {len(splits['dev'])} rows (dev: 0.25 of train, held out);"
+        in out.getvalue()
+    )
 
 
 @pytest.mark.parametrize(
