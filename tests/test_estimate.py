@@ -118,3 +118,15 @@ def test_train_prints_the_estimate_timed_on_the_smoke_runs_model(cli, recipe_fil
     assert "estimated time on this machine" in lines[smoke + 1]
     stages = [line.split()[0] for line in lines[smoke + 2 : smoke + 12] if line.startswith("    ")]
     assert stages[0] == "smoke" and "training" in stages and stages[-1] == "total"
+
+
+def test_a_cross_encoder_is_timed_on_its_pairs(recipe_file):
+    plan = preflight(
+        load_recipe(recipe_file(model__type="cross-encoder", datasets__sts__loss="BinaryCrossEntropyLoss"))
+    )
+    from sbft.models import build_model
+
+    pace = measure(build_model(plan.recipe.model, num_labels=1), plan)
+    assert pace.train_text_s > 0 and pace.encode_text_s > 0
+    # One pair a row for a cross-encoder: dev and test are 16 pairs each.
+    assert stages(plan, Throughput(train_text_s=0.0, encode_text_s=1.0))["test"] == 16
