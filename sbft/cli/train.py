@@ -58,7 +58,8 @@ def train(
         bool,
         typer.Option(
             help="First run the whole pipeline on a few rows in a temporary folder (seconds), so that "
-            "an error stops the run before it starts; --no-smoke skips it. Not on --resume."
+            "an error stops the run before it starts, and time a few batches on its model for the "
+            "estimate of each stage's time; --no-smoke skips both. Not on --resume."
         ),
     ] = True,
     cache: Annotated[
