@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 from sbft.beir import RetrievalSplit, read_beir
 from sbft.errors import SbftError, closest
 from sbft.families import DEFAULT, Family, LabelKind, LossInfo
-from sbft.file_errors import check_data_file, data_format, encoding_error, json_error, reader_logs_silenced
+from sbft.file_errors import (
+    check_data_file,
+    csv_header_error,
+    data_format,
+    encoding_error,
+    json_error,
+    reader_logs_silenced,
+)
 from sbft.files import reader_options
 from sbft.holdout import source_splits, with_holdout
 from sbft.labelled_pairs import pairs_from_labels
@@ -182,6 +189,9 @@ def _load_raw(name: str, spec: DatasetSpec, wanted: tuple[str, ...]) -> dict[str
         options = reader_options(path, spec.loader_args)
         # pyarrow's JSON reader loads bytes that are not UTF-8 and fails later, on first use
         found = encoding_error(path, None, f"{where}.files.{split}") if file_format == "json" else None
+        if file_format == "csv" and "names" not in options and options.get("header", 0) == 0:
+            separator = options.get("sep") or options.get("delimiter") or ","
+            found = csv_header_error(path, separator, f"{where}.files.{split}")
         if found is not None:
             raise found
         try:

@@ -124,6 +124,32 @@ def read_error(path: str | Path, file_format: str, where: str | None, fix: str) 
     return error
 
 
+def repeated_columns(header: list[str], path: str | Path, where: str | None) -> SbftError | None:
+    """A header that names a column twice; None when every name is its own. Readers keep one copy
+    silently (the last one), or rename the other ('text.1'), so the wrong texts would be read."""
+    places: dict[str, list[int]] = {}
+    for number, name in enumerate(header, start=1):
+        places.setdefault(name.strip(), []).append(number)
+    twice = {name: numbers for name, numbers in places.items() if len(numbers) > 1}
+    if not twice:
+        return None
+    shown = "; ".join(f"{visible(name)} (columns {', '.join(map(str, at))})" for name, at in twice.items())
+    return SbftError(
+        f"the header of '{path}' names a column more than once: {shown}",
+        where=where,
+        fix="Give each column its own name in the header row.",
+    )
+
+
+def csv_header_error(path: str | Path, separator: str, where: str | None) -> SbftError | None:
+    """repeated_columns for the header row of a csv/tsv file (a byte-order mark is no part of it)."""
+    import csv
+
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as stream:
+        header = next(csv.reader(stream, delimiter=separator), [])
+    return repeated_columns(header, path, where)
+
+
 def visible(text: str) -> str:
     """`text` as it reads, or its repr when it holds characters a terminal does not show (a
     byte-order mark, a zero-width space, a tab): "'\\ufeffquery-id'" instead of "query-id"."""

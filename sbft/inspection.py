@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sbft.beir import CORPUS, QRELS, QUERIES, read_beir
 from sbft.columns import ID_NAME, looks_like_ids
 from sbft.errors import SbftError
-from sbft.file_errors import check_data_file, data_format, read_error
+from sbft.file_errors import check_data_file, csv_header_error, data_format, read_error
 from sbft.files import FILE_FORMATS, reader_options
 from sbft.recipe import SPLITS
 
@@ -113,6 +113,10 @@ def inspect_file(path: Path) -> Inspection:
     check_data_file(path, "the data file", "data")
     file_format = data_format(path, None, "data", fix=f"sbft reads {', '.join(FILE_FORMATS)} files.")
     loader_args = _csv_options(path) if file_format == "csv" else {}
+    if file_format == "csv" and "names" not in loader_args:
+        separator = reader_options(path, loader_args).get("sep", ",")
+        if (repeated := csv_header_error(path, separator, "data")) is not None:
+            raise repeated  # pandas would read the second copy as 'name.1'
     try:
         frame = _read_sample(path, file_format, loader_args)
     except Exception as exc:

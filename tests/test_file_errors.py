@@ -64,8 +64,8 @@ COMMANDS = {
     "eval": lambda model, data, tmp: ("eval", model, data),
     "init": lambda model, data, tmp: ("init", "--data", data, "-o", tmp / "new.yaml"),
     "mine": lambda model, data, tmp: (
-        ("mine", model, data, "--columns", "sentence1,sentence2")
-        + ("--corpus", tmp / "corpus.txt", "-o", tmp / "mined.jsonl")
+        *("mine", model, data, "--columns", "sentence1,sentence2"),
+        *("--corpus", tmp / "corpus.txt", "-o", tmp / "mined.jsonl"),
     ),
     "encode": lambda model, data, tmp: ("encode", model, data, "--column", "sentence1", "-o", tmp / "e.npy"),
 }
@@ -127,3 +127,29 @@ def test_text_inputs_with_a_bom_or_crlf_embed_as_plain_ones(cli, tmp_path, tiny_
     for source in (plain, data):
         assert cli("encode", tiny_model, source, "-o", tmp_path / f"{source.stem}.npy").exit_code == 0
     np.testing.assert_array_equal(np.load(tmp_path / "data.npy"), np.load(tmp_path / "plain.npy"))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_header_naming_a_column_twice_is_refused(cli, tmp_path, tiny_model, command, suffix):
+    """Readers keep the last copy (a dict per row) or rename one ('sentence1.1'): which texts are
+    read would be a guess, so every command refuses the file, naming the column and its places."""
+    data = _write(tmp_path / f"data{suffix}", "plain")
+    sep = "\t" if suffix == ".tsv" else ","
+    data.write_text(data.read_text().replace(f"sentence2{sep}", f"sentence1{sep}", 1), encoding="utf-8")
+    (tmp_path / "corpus.txt").write_text("\n".join(sentences(20, 7)) + "\n", encoding="utf-8")
+    args = COMMANDS[command](tiny_model, data, tmp_path)
+    if command == "check":  # the recipe names the columns it reads
+        recipe = yaml.safe_load(args[1].read_text())
+        recipe["datasets"]["sts"]["columns"] = ["sentence1", "score"]
+        recipe["datasets"]["sts"].pop("label")
+        recipe["datasets"]["sts"].pop("label_range")
+        recipe["datasets"]["sts"]["loss"] = "MultipleNegativesRankingLoss"
+        args[1].write_text(yaml.safe_dump(recipe))
+    if command == "mine":
+        args = tuple("sentence1,score" if arg == "sentence1,sentence2" else arg for arg in args)
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.stderr.split())
+    assert "names a column more than once: sentence1 (columns 1, 2)" in message, message
+    assert "Traceback" not in result.output

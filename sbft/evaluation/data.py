@@ -34,8 +34,8 @@ from typing import Any
 
 from sbft.beir import CORPUS, QRELS, qrels_path
 from sbft.errors import SbftError, did_you_mean
-from sbft.file_errors import data_format, read_error
-from sbft.files import FILE_FORMATS
+from sbft.file_errors import csv_header_error, data_format, read_error
+from sbft.files import FILE_FORMATS, reader_options
 from sbft.recipe import SPLITS, DatasetSpec
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
@@ -267,8 +267,11 @@ def _from_file(path: Path, options: DataOptions, notes: list[str]) -> EvalData:
     if columns is None:
         file_format = data_format(path, options.format, None, fix="")
         error = None if "encoding" in options.loader_args else read_error(path, file_format, None, _CONVERT)
+        if error is None and file_format == "csv" and not {"names", "header"} & options.loader_args.keys():
+            separator = reader_options(path, options.loader_args).get("sep", ",")
+            error = csv_header_error(path, separator, None)
         if error is not None:
-            raise error
+            raise error  # what no --columns can fix: said as it is
         columns, label, loader_args = _guess_columns(path, options)
         notes.append(
             f"columns {', '.join(columns)}{f', label {label}' if label else ', no label'} "

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sbft.errors import SbftError, did_you_mean
+from sbft.file_errors import repeated_columns
 from sbft.files import STDIN
 
 WINDOW = 8192
@@ -108,6 +109,8 @@ class TextSource:
         header = next(reader, None)
         if header is None:
             return
+        if (repeated := repeated_columns(header, self.path, self.label)) is not None:
+            raise repeated  # a dict of the row would keep the last copy silently
         for row in reader:
             where = f"{self.label}, line {reader.line_num}"
             if len(row) != len(header):

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 
 from sbft.errors import SbftError
 from sbft.families import BI_ENCODER
-from sbft.file_errors import check_data_file, data_format, encoding_error, read_error, reader_logs_silenced
+from sbft.file_errors import (
+    check_data_file,
+    csv_header_error,
+    data_format,
+    encoding_error,
+    read_error,
+    reader_logs_silenced,
+)
 from sbft.files import atomic_file, check_output, reader_options
 from sbft.mining.negatives import MiningStats, load_for_mining, mine_negatives
 from sbft.recipe import MineSpec
@@ -78,6 +85,9 @@ def read_pairs(path: str, columns: list[str] | None = None) -> Dataset:
     fix = _CONVERT.format(path=path, suffix=Path(path).suffix)
     if file_format == "json" and (error := encoding_error(path, None, "pairs", fix=fix)):
         raise error  # pyarrow's JSON reader loads bytes that are not UTF-8 and fails on first use
+    options = reader_options(path, {})
+    if file_format == "csv" and (error := csv_header_error(path, options.get("sep", ","), "pairs")):
+        raise error
     try:
         with reader_logs_silenced():
             data = datasets.load_dataset(
