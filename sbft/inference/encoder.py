@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 PRECISIONS = ("float32", "int8", "uint8", "binary", "ubinary")
+COUNT_BLOCK = 8192
+"""Texts tokenized at once to count their tokens: their ids as Python lists cost ~1 KB a text."""
 
 
 @dataclass
@@ -109,16 +111,19 @@ class Encoder:
         if not callable(tokenizer) or not hasattr(tokenizer, "model_max_length"):
             return [len(text) for text in texts]
         limit = getattr(self.model, "max_seq_length", None)  # longer texts are truncated anyway
-        ids = tokenizer(
-            texts,
-            add_special_tokens=False,
-            truncation=isinstance(limit, int),
-            max_length=limit if isinstance(limit, int) else None,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-            verbose=False,
-        )["input_ids"]
-        return [len(text_ids) for text_ids in ids]
+        counts: list[int] = []
+        for start in range(0, len(texts), COUNT_BLOCK):  # the token ids of a block at a time, not of 1M texts
+            ids = tokenizer(
+                texts[start : start + COUNT_BLOCK],
+                add_special_tokens=False,
+                truncation=isinstance(limit, int),
+                max_length=limit if isinstance(limit, int) else None,
+                return_attention_mask=False,
+                return_token_type_ids=False,
+                verbose=False,
+            )["input_ids"]
+            counts.extend(len(text_ids) for text_ids in ids)
+        return counts
 
     def encode(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Embeddings of `texts`, in their order, at the requested precision."""
