@@ -10,6 +10,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sbft.errors import SbftError
@@ -174,3 +175,28 @@ def test_reading_pairs_and_corpora(tmp_path):
         "".join(json.dumps({"_id": i, "title": "", "text": t}) + "\n" for i, t in enumerate(["one", "two"]))
     )
     assert read_corpus(str(beir)) == ["one", "two"]
+
+
+def test_mining_and_an_evaluation_share_one_corpus_encode(model, pairs, tmp_path, capsys):
+    """The corpus cache: mining's encode is the evaluation's (memory), and the next run's (disk)."""
+    from sbft.inference.corpus import CorpusCache
+    from sbft.inference.encoder import EncodeOptions
+
+    said: list[str] = []
+    memory_only = CorpusCache(read=False, write=False, say=said.append)
+    first, _ = mine_negatives(pairs, model, MineSpec(num=1), OTHERS, corpus_cache=memory_only)
+    encoded = capsys.readouterr().err
+    assert "mining hard negatives: 40 of 40 documents encoded in" in encoded
+    assert "mining hard negatives (queries): 12 of 12 queries encoded in" in encoded
+    assert "\r" not in encoded and "it/s" not in encoded  # plain lines in a pipe, no tqdm bars
+    for_evaluation = memory_only.embeddings(model, OTHERS, EncodeOptions(), label="evaluating dev")
+    assert capsys.readouterr().err == "" and not said  # no second encode
+    np.testing.assert_allclose(for_evaluation, model.encode_document(OTHERS), atol=1e-5)
+
+    on_disk = CorpusCache(tmp_path / "cache", say=said.append)
+    mine_negatives(pairs, model, MineSpec(num=1), OTHERS, corpus_cache=on_disk, progress=False)
+    again, _ = mine_negatives(
+        pairs, model, MineSpec(num=1), OTHERS, corpus_cache=CorpusCache(tmp_path / "cache", say=said.append)
+    )
+    assert said == ["mining hard negatives: corpus embeddings read from the cache (40 documents)"]
+    assert again["negative_1"] == first["negative_1"]
