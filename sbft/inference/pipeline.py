@@ -112,7 +112,7 @@ def encode_file(
     """
     source.check()
     output_format(output)
-    check_output(output, overwrite)
+    check_output(output, overwrite, inputs=[source.path])
     options.check()
     if shard is not None:
         _check_shardable(source, options)
