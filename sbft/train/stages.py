@@ -110,11 +110,13 @@ class Objectives:
 def load_model(ctx: RunContext) -> BaseModelState:
     """The base model (with its LoRA adapter attached when the recipe trains one)."""
     from sbft.adapters import trainable_counts
+    from sbft.check import check_model_dims
     from sbft.models import build_model, weights_checksum
 
     recipe = ctx.recipe
     num_labels = _num_labels(ctx.plan.datasets)
     model = build_model(recipe.model, num_labels=num_labels)
+    check_model_dims(recipe, model)  # evaluation.dims within the model's size, where check could not tell
     base_state = _weights_copy(model) if recipe.evaluation.merge_base else None
     if recipe.model.adapter is not None:  # only the adapter trains: every base weight is frozen
         from sbft import adapters
@@ -256,6 +258,7 @@ def baseline(
         check_metric_name(goals.deciding, [*metrics["baseline_dev"], *goals.own_losses])
         if metrics["baseline_dev"]:
             ctx.say.print(metrics_table("base model", _by_split(metrics, "baseline_dev", "baseline_test")))
+    ctx.corpus_cache.forget()  # the base model's corpus embeddings (1.5 GB at 1M x 384): done with
     if ctx.main:
         run_folder.write_json(ctx.run_dir / run_folder.METRICS, metrics)
 
