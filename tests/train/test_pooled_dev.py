@@ -5,6 +5,7 @@ dev score is the one its evaluation logged, equal to evaluating the saved model 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -84,3 +85,25 @@ def test_the_kept_checkpoints_dev_score_is_reused_and_equals_a_new_evaluation(cl
     )
     assert 0 < abs(again["sts_pearson_cosine"]) < 1
     assert {key: metrics["final_dev"][key] for key in again} == again
+
+
+def test_mining_the_pool_and_the_baseline_share_one_corpus_encode(
+    cli, tiny_model, beir_folder, tmp_path, monkeypatch
+):
+    from sbft.inference import corpus
+
+    encoded: list[int] = []
+    encode = corpus.encode_corpus
+
+    def counting(model, texts, *args, **kwargs):
+        encoded.append(len(texts))
+        return encode(model, texts, *args, **kwargs)
+
+    monkeypatch.setattr(corpus, "encode_corpus", counting)
+    recipe = yaml.safe_load(Path(write_recipe(tmp_path, tiny_model, pool=True)).read_text())
+    recipe["datasets"]["wiki"]["negatives"] = {"mine": {"num": 1, "range_max": 10, "relative_margin": None}}
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    result = cli("train", tmp_path / "recipe.yaml", "-o", tmp_path / "run", "--no-smoke", "--no-cache")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "mining" in json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert encoded.count(30) == 1  # the base model's 30 documents, once: mining, pool, baseline dev and test
