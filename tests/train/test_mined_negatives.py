@@ -71,7 +71,9 @@ def test_resume_reads_the_mined_rows_back(cli, recipe_file, pair_files, tmp_path
     assert metrics["mining"]["qa"]["reused"] is True and metrics["mining"]["qa"]["rows_in"] == 48
 
 
-def test_a_beir_dataset_mines_over_its_corpus_never_a_copy_of_the_positive(cli, recipe_file, tmp_path):
+def test_a_beir_dataset_mines_over_its_corpus_never_a_copy_of_the_positive(
+    cli, recipe_file, tmp_path, monkeypatch
+):
     queries = sentences(16, 41)
     corpus = {f"d{i}": text for i, text in enumerate(sentences(40, 42))}
     for i, query in enumerate(queries):
@@ -94,9 +96,22 @@ def test_a_beir_dataset_mines_over_its_corpus_never_a_copy_of_the_positive(cli, 
     }
     recipe = recipe_file(datasets={"wiki": dataset}, evaluation__test=False, training__max_steps=1)
     assert "over its corpus (72 documents)" in " ".join(cli("check", recipe).stdout.split())
+    from sbft.inference.corpus import CorpusCache
+
+    shared, embeddings = [], CorpusCache.embeddings
+
+    def spied(self, model, texts, *args, **kwargs):
+        shared.append((len(texts), bool(self._memory)))
+        return embeddings(self, model, texts, *args, **kwargs)
+
+    monkeypatch.setattr(CorpusCache, "embeddings", spied)
     run_dir = tmp_path / "run"
     result = cli("train", recipe, "-o", run_dir)
     assert result.exit_code == 0, result.stdout + result.stderr
+    assert (72, True) in shared  # the baseline asked the run's cache, which held mining's encode
+    # One encode of the corpus per run (issue 21): mining's; the baseline evaluation reuses it.
+    assert "mining hard negatives: 72 of 72 documents encoded in" in result.stderr
+    assert result.stderr.count("documents encoded") == 1, result.stderr
     record = json.loads((run_dir / run_folder.MINED / "wiki.json").read_text())
     assert record["duplicates_dropped"] == 16 and record["documents"] == 40 + 16 and record["rows_kept"] == 12
     for line in (run_dir / run_folder.MINED / "wiki.jsonl").read_text().splitlines():
