@@ -9,6 +9,11 @@ mining that drops rows all change the figure, mostly downwards.
 
 `sbft train` times the batches on the smoke run's reloaded model (no extra load); `sbft check`
 loads the model once for it (`measure_base_model`).
+
+Why one module of this size: timing the batches and counting what each stage encodes are two
+halves of one product, and the counting must follow the pipeline's own sharing (one encode of a
+corpus by the base model for mining and the baseline, the kept step's logged dev score, the dev
+pool); kept together, a change to the pipeline meets both halves in one place.
 """
 
 from __future__ import annotations
@@ -238,10 +243,14 @@ def estimate(plan: Plan, throughput: Throughput, smoke_seconds: float | None = N
     ]
     if throughput.load_s is not None:
         stages.append(Stage("loading the model", throughput.load_s))
-    mined = _mined_texts(plan)
+    shared: set[str] = set()  # datasets whose corpus the base model has encoded (one encode a run)
+    mined = _mined_texts(plan, shared)
     if mined:
         stages.append(Stage("mining hard negatives", mined * per_text, f"{mined:,} texts encoded"))
-    dev, test = _eval_texts(plan, "dev"), _eval_texts(plan, "test") if recipe.evaluation.test else 0
+    dev = _eval_texts(plan, "dev", set(shared))
+    test = (
+        _eval_texts(plan, "test", set(shared) | _corpus_names(plan, "dev")) if recipe.evaluation.test else 0
+    )
     if recipe.evaluation.baseline and dev + test:
         stages.append(
             Stage(
@@ -253,6 +262,8 @@ def estimate(plan: Plan, throughput: Throughput, smoke_seconds: float | None = N
                 + "; skipped when cached",
             )
         )
+    dev = _eval_texts(plan, "dev", pooled=True)  # the model being trained: every text again
+    test = _eval_texts(plan, "test") if recipe.evaluation.test else 0
     rows = plan.total_steps * args.per_device_train_batch_size * args.gradient_accumulation_steps
     texts = rows * _texts_per_row(plan)
     stages.append(
@@ -298,21 +309,45 @@ def _texts_per_row(plan: Plan) -> float:
     return total / rows if rows else 2.0
 
 
-def _eval_texts(plan: Plan, split: str) -> int:
-    """Texts one evaluation of `split` encodes (pairs it scores, for a cross-encoder)."""
+def _eval_texts(plan: Plan, split: str, encoded: set[str] | None = None, pooled: bool = False) -> int:
+    """Texts one evaluation of `split` encodes (pairs it scores, for a cross-encoder). A corpus in
+    `encoded` (the base model's, encoded already) costs nothing more; it is added to it. `pooled`:
+    dev searched over the pool evaluation.pool gives it, where there is one."""
     from sbft.evaluation import evaluator_kind
 
     total = 0
-    for prepared in plan.datasets.values():
+    for name, prepared in plan.datasets.items():
         if split not in prepared.splits or evaluator_kind(prepared, split) == "none":
             continue
         if prepared.corpus is not None and split in prepared.retrieval:
-            total += len(prepared.corpus) + len(prepared.retrieval[split].queries)
+            total += len(prepared.retrieval[split].queries)
+            if encoded is None or name not in encoded:
+                total += _pool_size(plan, prepared) if pooled else len(prepared.corpus)
+            if encoded is not None:
+                encoded.add(name)
         elif prepared.family.makes_embeddings:
             total += len(prepared.splits[split]) * len(prepared.inputs)
         else:
             total += len(prepared.splits[split]) * max(1, len(prepared.inputs) - 1)
     return total
+
+
+def _corpus_names(plan: Plan, split: str) -> set[str]:
+    """The datasets whose `split` is searched over their corpus (baseline dev encodes it for test)."""
+    return {name for name, d in plan.datasets.items() if d.corpus is not None and split in d.retrieval}
+
+
+def _pool_size(plan: Plan, prepared: PreparedDataset) -> int:
+    """The documents a dev evaluation searches: its pool's most (evaluation.pool), else the corpus."""
+    from sbft.evaluation.pool import pool_for
+
+    total = len(prepared.corpus or {})
+    spec = pool_for(plan.recipe.evaluation.pool_spec, total)
+    if spec is None or "dev" not in prepared.retrieval:
+        return total
+    judged = prepared.retrieval["dev"]
+    documents = {doc for grades in judged.qrels.values() for doc in grades}
+    return min(total, len(documents) + len(judged.queries) * (spec.top_k + spec.bm25_top_k) + spec.random)
 
 
 def _dev_loss_texts(plan: Plan) -> int:
@@ -321,36 +356,42 @@ def _dev_loss_texts(plan: Plan) -> int:
 
 
 def _evaluations(plan: Plan) -> int:
-    """Dev evaluations: those during training, the final model's, and one per merge ratio."""
+    """Dev evaluations: those during training, the final model's when its step was not evaluated,
+    and one per merge ratio."""
     args = plan.args
     strategy = str(getattr(args.eval_strategy, "value", args.eval_strategy))
+    final = 0  # the kept weights' dev score is the one logged at their step, when there is one
     if strategy == "epoch":
         during = math.ceil(plan.total_steps / plan.steps_per_epoch)
     elif strategy == "steps":
         every = args.eval_steps or args.logging_steps or 1
-        every = every * plan.total_steps if every < 1 else every
-        during = int(plan.total_steps // max(1, int(every)))
+        every = max(1, int(every * plan.total_steps if every < 1 else every))
+        during, final = plan.total_steps // every, int(plan.total_steps % every != 0)
     else:
-        during = 0
+        during, final = 0, 1
     merges = 0
     if plan.recipe.evaluation.merge_base is not None:
         from sbft.evaluation.merge_base import merge_ratios
 
         merges = len(merge_ratios(plan.recipe.evaluation.merge_base))
-    return during + 1 + merges
+    return during + final + merges
 
 
-def _mined_texts(plan: Plan) -> int:
-    """Texts mining encodes: the corpus (or the train positives) and the train queries."""
+def _mined_texts(plan: Plan, shared: set[str]) -> int:
+    """Texts mining encodes: the corpus (or the train positives) and the train queries. A corpus
+    mined by the base model is the run's one encode of it: its name goes into `shared`."""
     total = 0
     for name, prepared in plan.datasets.items():
         negatives = plan.recipe.datasets[name].negatives
         if not (negatives and negatives.mine) or "train" not in prepared.splits:
             continue
         train = prepared.splits["train"]
-        documents = (
-            len(prepared.corpus) if prepared.corpus is not None else len(set(train[prepared.inputs[1]]))
-        )
+        if prepared.corpus is not None:
+            documents = len(prepared.corpus)
+            if negatives.mine.model is None:
+                shared.add(name)
+        else:
+            documents = len(set(train[prepared.inputs[1]]))
         total += documents + len(train)
     return total
 

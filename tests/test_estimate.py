@@ -24,8 +24,8 @@ def test_each_stage_is_what_the_plan_counts_times_the_measured_pace(recipe_file)
     assert times["training"] == pytest.approx(6 * 8 * 2 * 0.5)
     assert times["baseline evaluation"] == pytest.approx((32 + 32) * 0.25)
     assert times["test"] == pytest.approx(32 * 0.25)
-    # One evaluation per epoch and the final model's, each with the trainer's dev loss (32 texts).
-    assert times["evaluations"] == pytest.approx(2 * (32 + 32) * 0.25)
+    # One evaluation per epoch (the kept step's score is reused), with the trainer's dev loss (32 texts).
+    assert times["evaluations"] == pytest.approx(1 * (32 + 32) * 0.25)
     assert times["loading the model"] == 2.0
     result = estimate(plan, pace)
     assert result.total == pytest.approx(sum(times.values()))
@@ -62,8 +62,29 @@ def test_mining_counts_the_corpus_and_the_queries(recipe_file, beir_folder):
     times = stages(plan, Throughput(train_text_s=0.0, encode_text_s=1.0))
     train_rows = len(plan.datasets["qa"].splits["train"])
     assert times["mining hard negatives"] == 30 + train_rows  # 30 documents, the train queries
-    # Dev searches the whole corpus: its queries and every document.
-    assert times["baseline evaluation"] == pytest.approx(30 + 3 + 30 + 1)
+    # The base model's corpus embeddings from mining serve the baseline: only its 3 dev and 1 test queries.
+    assert times["baseline evaluation"] == pytest.approx(3 + 1)
+    # The model being trained encodes the whole corpus (and its queries, and the dev loss) each time.
+    assert times["evaluations"] == pytest.approx(_evaluation_count(plan) * (30 + 3 + _dev_rows(plan) * 2))
+
+
+def test_without_mining_the_baseline_encodes_the_corpus_once_for_dev_and_test(recipe_file, beir_folder):
+    qa = {"beir": str(beir_folder), "loss": "MultipleNegativesRankingLoss"}
+    plan = preflight(load_recipe(recipe_file(datasets={"qa": qa})))
+    times = stages(plan, Throughput(train_text_s=0.0, encode_text_s=1.0))
+    assert "mining hard negatives" not in times
+    assert times["baseline evaluation"] == pytest.approx(30 + 3 + 1)
+    assert times["test"] == pytest.approx(30 + 1)  # the fine-tuned model: the corpus again
+
+
+def _evaluation_count(plan) -> int:
+    from sbft.estimate import _evaluations
+
+    return _evaluations(plan)
+
+
+def _dev_rows(plan) -> int:
+    return len(plan.datasets["qa"].splits["dev"])
 
 
 def test_the_pace_is_timed_on_the_model_and_leaves_its_weights_alone(recipe_file):
