@@ -58,6 +58,10 @@ DAMAGES = {
     "optimizer.pt cut short": (lambda c: (c / "optimizer.pt").write_bytes(b"PK\x03\x04"), "cut short"),
     "rng_state.pth tampered": (lambda c: _tamper(c / "rng_state.pth"), "tampered with"),
     "scheduler.pt tampered": (lambda c: _tamper(c / "scheduler.pt"), "tampered with"),
+    "trainer_state.json edited": (
+        lambda c: (c / "trainer_state.json").write_text("[]"),
+        "trainer_state.json is not the trainer's state",
+    ),
     "weights cut short": (
         lambda c: (c / "model.safetensors").write_bytes((c / "model.safetensors").read_bytes()[:-100]),
         "model.safetensors is cut short",

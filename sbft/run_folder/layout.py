@@ -99,9 +99,11 @@ def checkpoint_problem(checkpoint: Path) -> str | None:
     size), and each file the trainer unpickles on resume (optimizer.pt, scheduler.pt,
     rng_state.pth...) is a whole archive holding nothing torch's safe loading refuses."""
     try:
-        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+        state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "is incomplete (the run was stopped while saving it)"
+    if not isinstance(state, dict) or not isinstance(state.get("global_step"), int):
+        return "is damaged: trainer_state.json is not the trainer's state"
     weights = [*checkpoint.glob("**/*.safetensors"), *checkpoint.glob("**/pytorch_model.bin")]
     if not weights:
         return "is incomplete (the run was stopped while saving it)"
