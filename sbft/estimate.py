@@ -106,7 +106,8 @@ def about(seconds: float) -> str:
         return (
             f"~{seconds / 60:.0f} min" if seconds >= 600 else f"~{seconds / 60:.1f} min".replace(".0 ", " ")
         )
-    return f"~{int(seconds // 3600)} h {round(seconds % 3600 / 60)} min"
+    hours, minutes = int(seconds // 3600), round(seconds % 3600 / 60)
+    return f"~{hours} h {minutes} min" if minutes else f"~{hours} h"
 
 
 def measure_base_model(plan: Plan) -> Throughput:
@@ -238,7 +239,7 @@ def estimate(plan: Plan, throughput: Throughput, smoke_seconds: float | None = N
         Stage(
             "smoke run",
             smoke_seconds if smoke_seconds is not None else _smoke_guess(throughput),
-            "done" if smoke_seconds is not None else "(--no-smoke skips it)",
+            "done" if smoke_seconds is not None else "a guess, not timed (--no-smoke skips it)",
         )
     ]
     if throughput.load_s is not None:

@@ -125,6 +125,7 @@ def test_no_estimate_says_why():
         (120, "~2 min"),
         (1500, "~25 min"),
         (4980, "~1 h 23 min"),
+        (3610, "~1 h"),
     ],
 )
 def test_durations_are_as_precise_as_an_estimate(seconds, said):
