@@ -107,8 +107,9 @@ def encode(
     Text input is split on newlines only: blank lines are encoded as the empty string,
     duplicates are encoded each time, and texts longer than the model's max sequence length are
     truncated to it, so no row is ever dropped. Input is read, encoded and written in windows of
-    8192 texts: memory stays flat for any input size. A progress line shows on stderr when it is
-    a terminal, and one summary line at the end (rows, dimensions, file, texts/s) unless -q.
+    8192 texts: memory stays flat for any input size. Progress shows on stderr (a bar on a
+    terminal, a line every 10% in a log; input files are counted first), and one summary line at
+    the end (rows, dimensions, file, texts/s), unless -q.
 
     Faster: with --backend torch each call loads torch (5-16 s on a busy 2-core machine); with
     --backend onnx it starts in under a second and embeds as torch does (within 1e-5). For many
@@ -128,6 +129,7 @@ def encode(
         output,
         options,
         overwrite=overwrite,
+        progress=False if quiet else None,
         shard=chosen_shard,
         devices=parse_devices(devices),
         device=device,

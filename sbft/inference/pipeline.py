@@ -126,7 +126,13 @@ def encode_file(
         load_s = time.perf_counter() - started
         if shard is None:
             stats = encode_texts(
-                encoder, source.texts(stdin), output, stdout=stdout, progress=progress, window=window
+                encoder,
+                source.texts(stdin),
+                output,
+                stdout=stdout,
+                progress=progress,
+                window=window,
+                report=_file_report(source, progress),
             )
         else:
             stats = _encode_shard(encoder, model, source, output, shard, stdout, progress, window)
@@ -135,6 +141,15 @@ def encode_file(
             loaded.stop_multi_process_pool(pool)
     stats.load_s = load_s
     return stats
+
+
+def _file_report(source: TextSource, progress: bool | None) -> CorpusProgress | None:
+    """For a file: a progress report over its row count (counted first, a read without encoding),
+    as a bar on a terminal and a line every 10% in a log. None for stdin, or with progress False."""
+    if source.path == STDIN or progress is False:
+        return None
+    total = sum(1 for _ in source.texts())
+    return CorpusProgress(f"encoding {source.label}", total, progress, noun="texts")
 
 
 def _check_shardable(source: TextSource, options: EncodeOptions) -> None:

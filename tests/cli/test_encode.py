@@ -42,8 +42,9 @@ def test_writes_the_output_file(cli, tiny_model, text_file, tmp_path, reference)
     assert result.stdout == ""
     np.testing.assert_allclose(np.load(output), reference, atol=1e-5)
     summary = rf"encoded {len(TEXTS)} rows x 32 float32 -> {re.escape(str(output))}, [\d,]+ texts/s\n"
-    assert re.fullmatch(summary, result.stderr)
-
+    *progress, last = result.stderr.splitlines(keepends=True)
+    assert re.fullmatch(summary, last)
+    assert progress and progress[-1].startswith(f"encoding {text_file}: {len(TEXTS)} of {len(TEXTS)} texts")
     quiet = cli("encode", tiny_model, text_file, "-o", output, "--overwrite", "-q")
     assert quiet.exit_code == 0 and quiet.stderr == ""
     binary = cli("encode", tiny_model, "-", "--precision", "ubinary", input="one text\n")
