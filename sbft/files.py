@@ -127,6 +127,35 @@ def refuse_input_as_output(
             )
 
 
+def refuse_output_in_folders(
+    output: str | Path | None, folders: Iterable[str | Path | None], where: str = "output"
+) -> None:
+    """A model folder being read is an input as a whole: an output inside it (by path, symbolic link,
+    or a hard link to one of its files) would replace a file of the model. Refused before any work."""
+    if output is None or str(output) == STDIN:
+        return
+    target = Path(output)
+    try:
+        resolved = target.resolve()
+    except (OSError, RuntimeError):  # a link loop: nothing to compare
+        return
+    for given in folders:
+        if given is None or not Path(given).is_dir():
+            continue
+        folder = Path(given).resolve()
+        inside = resolved.is_relative_to(folder)
+        if inside or (
+            target.is_file() and any(_same_file(target, f) for f in folder.rglob("*") if f.is_file())
+        ):
+            raise SbftError(
+                f"the output '{output}' is "
+                + ("inside" if inside else "a hard link to a file of")
+                + f" the model folder '{given}' being read: writing it would damage the model",
+                where=where,
+                fix="Write outside the model folder; --overwrite and --force never replace an input.",
+            )
+
+
 def _same_file(first: Path, second: Path) -> bool:
     """The same file on disk (st_dev and st_ino, links followed), or the same resolved path."""
     try:

@@ -179,3 +179,65 @@ def test_distinct_files_with_the_same_content_are_not_the_input(tmp_path):
     check_output(str(copy), True, inputs=[source, None, "-"])
     with pytest.raises(SbftError, match="is the input"):
         check_output(str(tmp_path / "." / "a.csv"), True, inputs=[source])
+
+
+# --- a model folder being read is an input as a whole (issue 25, case 3's sibling) --------------
+
+
+MODEL_FOLDER_CASES = {
+    # command: (a file of the model folder the output names, the command line with MODEL and OUT)
+    "eval": ("config.json", "eval MODEL {dev} -o OUT --overwrite"),
+    "encode": ("vectors.npy", "encode MODEL {texts} --column text -o OUT --overwrite"),
+    "mine": ("pairs.jsonl", "mine MODEL {texts} --corpus {corpus} --columns q,a -o OUT --overwrite"),
+    "init": ("config.json", "init --data {dev} --model MODEL -o OUT --force"),
+    "search cache": ("corpus.npy", "search MODEL --corpus {corpus} --corpus-embeddings OUT query"),
+}
+MODEL_FOLDER_OUTPUTS = ["a file of it", "a new file", "through a symbolic link", "hard link"]
+
+
+@pytest.mark.parametrize("model_kind", ["model folder", "run folder"])
+@pytest.mark.parametrize("where", MODEL_FOLDER_OUTPUTS)
+@pytest.mark.parametrize("case", MODEL_FOLDER_CASES)
+def test_no_command_writes_into_the_model_it_reads(
+    cli, tmp_path, model_copy, pair_score_files, beir_folder, case, where, model_kind
+):
+    """An output inside the folder of the model being read (a local folder, or a run folder's model/)
+    is refused whatever --overwrite/--force say: exit 2, one paragraph, the model's files unchanged."""
+    inputs = _inputs(tmp_path, pair_score_files, beir_folder)
+    model, folder = model_copy, model_copy
+    if model_kind == "run folder":
+        model = tmp_path / "run"
+        folder = model_copy.rename(model / "model") if model.mkdir() is None else None
+    name, line = MODEL_FOLDER_CASES[case]
+    if not (folder / name).exists():
+        (folder / name).write_bytes(b"the model's own file")
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    output = folder / name
+    if where == "a new file":
+        output = folder / f"new-{name}"
+    elif where == "through a symbolic link":
+        (tmp_path / "elsewhere").symlink_to(folder)
+        output = tmp_path / "elsewhere" / name
+    elif where == "hard link":
+        output = tmp_path / name
+        os.link(folder / name, output)
+    words = line.split()
+    args = [str(output) if w == "OUT" else str(model) if w == "MODEL" else w.format(**inputs) for w in words]
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "model folder" in " ".join(result.stderr.split())
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+    assert not (folder / f"new-{name}").exists()
+
+
+def test_an_output_beside_a_run_folders_model_is_allowed(tmp_path):
+    """Only the model's own folder is guarded: a run folder's other files and a sibling folder are not."""
+    from sbft.files import refuse_output_in_folders
+
+    model = tmp_path / "run" / "model"
+    model.mkdir(parents=True)
+    refuse_output_in_folders(tmp_path / "run" / "scores.json", [model, None])
+    refuse_output_in_folders(tmp_path / "run" / "model-2.json", [model])
+    with pytest.raises(SbftError, match="model folder"):
+        refuse_output_in_folders(tmp_path / "run" / "model" / "sub" / "x.json", [model])

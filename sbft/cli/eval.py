@@ -117,7 +117,8 @@ def evaluate(
     from sbft.beir import beir_files
     from sbft.evaluation.data import DataOptions, resolve_data
     from sbft.evaluation.score import score_models
-    from sbft.files import check_output
+    from sbft.files import check_output, refuse_output_in_folders
+    from sbft.inference.locations import local_model_folders
     from sbft.report import metrics_table
     from sbft.run_folder import write_json
 
@@ -126,6 +127,7 @@ def evaluate(
     *models, data = arguments
     if output is not None:
         check_output(str(output), overwrite, inputs=[data.partition("#")[0]])
+        refuse_output_in_folders(output, local_model_folders(models))
     options = DataOptions(
         columns=_list(columns, "--columns"),
         label=label,

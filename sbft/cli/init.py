@@ -38,12 +38,14 @@ def init(
 
     from sbft.beir import beir_files
     from sbft.errors import SbftError
-    from sbft.files import check_writable, refuse_input_as_output
+    from sbft.files import check_writable, refuse_input_as_output, refuse_output_in_folders
+    from sbft.inference.locations import local_model_folders
     from sbft.init import DEFAULT_MODEL, recipe_from_data, template, write_recipe
     from sbft.proposal import TASKS
 
     console = Console(highlight=False)
     refuse_input_as_output(output, [data, *(beir_files(data) if data and data.is_dir() else [])])
+    refuse_output_in_folders(output, local_model_folders([model] if model else []), where="--output")
     if output.exists() and not force:  # before reading any data: fail fast
         write_recipe("", output, force)
     check_writable(output.parent)  # a read-only or full disk, before reading any data

@@ -87,10 +87,12 @@ def search(
     from rich.console import Console
 
     from sbft.cli.output import echo_hits_json, print_hits
-    from sbft.files import refuse_input_as_output
+    from sbft.files import refuse_input_as_output, refuse_output_in_folders
     from sbft.inference import EncodeOptions, TextSource, search_corpus
+    from sbft.inference.locations import local_model_folders
 
     refuse_input_as_output(corpus_embeddings, [corpus, queries_file], where="--corpus-embeddings")
+    refuse_output_in_folders(corpus_embeddings, local_model_folders([model]), where="--corpus-embeddings")
     texts = _queries(queries, queries_file, replace_errors)
     errors = Console(stderr=True, highlight=False)
     results = search_corpus(

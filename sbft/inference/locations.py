@@ -26,6 +26,11 @@ def model_location(name: str) -> str:
     return name
 
 
+def local_model_folders(names: list[str]) -> list[Path]:
+    """The local folders the models named load from (none for a hub id): their files are inputs."""
+    return [path for path in (Path(model_location(name)).expanduser() for name in names) if path.is_dir()]
+
+
 def model_folder(name: str) -> Path | None:
     """The folder a model loads from: a local folder, or a hub id's snapshot in the local cache."""
     folder = Path(resolve_model_path(model_location(name)))

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from sbft.errors import SbftError
-from sbft.files import STDIN, check_output
+from sbft.files import STDIN, check_output, refuse_output_in_folders
 from sbft.inference.corpus import CorpusProgress, EmbeddingFile, corpus_key, counted_hash
 from sbft.inference.encoder import EncodeOptions, Encoder
 from sbft.inference.loading import load_encoder
+from sbft.inference.locations import local_model_folders
 from sbft.inference.shards import Shard
 from sbft.inference.sources import WINDOW, TextSource, windows
 from sbft.inference.writers import EmbeddingWriter, output_format
@@ -113,6 +114,7 @@ def encode_file(
     source.check()
     output_format(output)
     check_output(output, overwrite, inputs=[source.path])
+    refuse_output_in_folders(output, local_model_folders([model]))
     options.check()
     if shard is not None:
         _check_shardable(source, options)

@@ -16,7 +16,8 @@ from sbft.file_errors import (
     read_error,
     reader_logs_silenced,
 )
-from sbft.files import atomic_file, check_output, reader_options
+from sbft.files import atomic_file, check_output, reader_options, refuse_output_in_folders
+from sbft.inference.locations import local_model_folders
 from sbft.mining.negatives import MiningStats, load_for_mining, mine_negatives
 from sbft.recipe import MineSpec
 
@@ -49,6 +50,7 @@ def mine_file(
 
     quiet_libraries()
     check_output(output, overwrite, inputs=[pairs, corpus])
+    refuse_output_in_folders(output, local_model_folders([model]))
     settings.check("")
     rows = read_pairs(pairs, columns)
     documents = read_corpus(corpus)
