@@ -81,3 +81,20 @@ def test_the_estimate_grows_faster_than_the_length():
         estimate = MemoryEstimate("m", 32, MINI_LM, ["a", "b", "c"], np.array([lengths] * 10), "X")
         assert abs(estimate.step_bytes()[1] / 2**20 - measured_mb) < 0.1 * measured_mb
     assert MINI_LM.text_bytes(256) > 2.5 * MINI_LM.text_bytes(128)
+
+
+def test_many_texts_are_sampled_and_the_longest_counted_exactly(tiny_model, monkeypatch):
+    """Beyond EXACT_TEXTS distinct texts: the longest exactly, the rest from their characters."""
+    from transformers import AutoTokenizer
+
+    from sbft import memory
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model))
+    texts = [[f"{text} {i}" for i, text in enumerate(sentences(400, 5))]]
+    texts[0][123] = " ".join(sentences(30, 6))
+    exact = memory.token_lengths(tokenizer, texts)
+    monkeypatch.setattr(memory, "EXACT_TEXTS", 100)
+    monkeypatch.setattr(memory, "SAMPLED_TEXTS", 50)
+    sampled = memory.token_lengths(tokenizer, texts)
+    assert sampled[123, 0] == exact[123, 0] == exact.max()
+    assert abs(np.percentile(sampled, 99) - np.percentile(exact, 99)) <= 0.2 * np.percentile(exact, 99)
