@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -158,13 +159,40 @@ def evaluate(
         say=lambda message: errors.print(f"[dim]{message}[/]", soft_wrap=True),
     )
     if output is not None:
-        write_json(output, results)
+        write_json(output, _as_json(results))
     if as_json:
-        typer.echo(json.dumps(results))
+        typer.echo(json.dumps(_as_json(results)))
     else:
         shown = dict(zip(short_names(list(results)), results.values(), strict=True))
         what = f"the {data} split of {', '.join(resolved.specs)}" if data == resolved.split else data
         Console().print(metrics_table(f"{what} ({resolved.split})", shown))
+    _refuse_undefined(results, list(resolved.specs))
+
+
+def _as_json(results: dict[str, dict[str, float]]) -> dict[str, dict[str, float | str]]:
+    """An undefined score is written "nan" ("inf"): strict JSON has no NaN, and dropping it would hide it."""
+    return {
+        model: {key: value if math.isfinite(value) else str(value) for key, value in metrics.items()}
+        for model, metrics in results.items()
+    }
+
+
+def _refuse_undefined(results: dict[str, dict[str, float]], datasets: list[str]) -> None:
+    """A model whose every main metric is NaN has constant or NaN embeddings: its scores mean
+    nothing, so the run is an error (exit 2) rather than a table of nan that exits 0."""
+    from sbft.report.record import by_dataset, main_metric
+
+    for model, metrics in results.items():
+        keys = [main_metric(group) for group in by_dataset(list(metrics), datasets).values()]
+        keys = [key for key in keys if key is not None] or list(metrics)
+        if keys and all(math.isnan(metrics[key]) for key in keys):
+            raise SbftError(
+                f"every main score of the model is undefined (nan: {', '.join(keys)}): its embeddings "
+                "are constant or NaN, so no score can be computed",
+                where=model,
+                fix="Check the model folder and its weights (a damaged or zeroed model.safetensors, a "
+                "model saved after a diverged training); re-download or re-train it.",
+            )
 
 
 def _list(value: str | None, option: str, numbers: bool = False) -> list[str] | None:

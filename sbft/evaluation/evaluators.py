@@ -168,6 +168,12 @@ def evaluate(
     return finite(evaluator(model))
 
 
+def numeric(results: dict[str, Any]) -> dict[str, float]:
+    """Every numeric metric as a float, NaN included: `sbft eval` shows an undefined score (constant
+    or NaN embeddings) as nan instead of dropping it silently."""
+    return {key: float(value) for key, value in results.items() if isinstance(value, (int, float))}
+
+
 def finite(results: dict[str, Any]) -> dict[str, float]:
     """Only finite numeric metrics, as floats (they end up in JSON)."""
     return {

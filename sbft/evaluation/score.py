@@ -33,7 +33,7 @@ def score_models(
     cross-encoders mix (each type gets the evaluator that fits it). Data from a run's recipe
     (`data.base_model`) scores the run's base model first, unless it is among `models`.
     """
-    from sbft.evaluation import evaluate
+    from sbft.evaluation.evaluators import numeric
     from sbft.inference import load_any, model_location
     from sbft.models import check_model_reference, detect_family
     from sbft.quiet import quiet_libraries
@@ -64,7 +64,7 @@ def score_models(
             fast_start=False,
         )
         say(f"evaluating {name}")
-        results[column] = evaluate(evaluators[family], model)
+        results[column] = numeric(evaluators[family](model))  # NaN kept: an undefined score is shown
         del model
     return results
 

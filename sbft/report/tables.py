@@ -16,9 +16,12 @@ if TYPE_CHECKING:
 
 
 def format_number(value: float | None) -> str:
-    """Four decimals; tiny values (learning rates) in exponent form; 'n/a' for a missing or NaN value."""
-    if value is None or not math.isfinite(value):
+    """Four decimals; tiny values (learning rates) in exponent form; 'n/a' for a missing value, and
+    'nan' (or 'inf') for an undefined one: shown as it is, never passed off as missing or as a number."""
+    if value is None:
         return "n/a"
+    if not math.isfinite(value):
+        return str(float(value))
     return f"{value:.2e}" if 0 < abs(value) < 1e-3 else f"{value:.4f}"
 
 

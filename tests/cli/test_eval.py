@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
+
+import pytest
 
 from tests.helpers import run_sbft
 
@@ -108,3 +111,43 @@ def test_a_split_of_a_runs_recipe(cli, tmp_path, tiny_model, recipe_file):
     assert any_model.exit_code == 0 and list(json.loads(any_model.stdout)) == [str(tiny_model)]
     nowhere = cli("eval", tiny_model, "dev")
     assert nowhere.exit_code == 2 and "no recipe says of which data" in nowhere.stderr
+
+
+def _broken_model(tiny_model, folder, value: float):
+    """The tiny BERT with every weight set to `value` and saved: 0 gives constant embeddings, nan NaN ones."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(tiny_model))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.fill_(value)
+    model.save(str(folder))
+    return folder
+
+
+@pytest.mark.parametrize("weights", ["zeroed", "nan"])
+def test_a_model_with_undefined_scores_is_an_error_not_an_empty_table(
+    cli, tmp_path, tiny_model, pair_score_files, weights
+):
+    """Constant or NaN embeddings make every correlation NaN: the metrics show as nan (table and
+    JSON, none dropped), a good model beside it keeps its numbers, and the command exits 2 naming the
+    broken model, where it used to print an empty table and exit 0."""
+    broken = _broken_model(
+        tiny_model, tmp_path / f"broken-{weights}", 0.0 if weights == "zeroed" else math.nan
+    )
+    data = str(pair_score_files["dev"])
+    table = cli("eval", str(tiny_model), str(broken), data)
+    assert table.exit_code == 2, table.output
+    rows = [line.split() for line in table.stdout.splitlines() if "_cosine" in line]
+    assert rows and all(row[3] != "nan" and row[5] == "nan" for row in rows)  # | metric | good | broken |
+    message = " ".join(table.stderr.split())
+    assert "Traceback" not in table.output and message.count("error:") == 1
+    assert f"{broken}: every main score of the model is undefined" in message
+    assert "Check the model folder" in message
+    output = tmp_path / "scores.json"
+    result = cli("eval", str(broken), data, "--json", "-o", str(output))
+    assert result.exit_code == 2
+    written = json.loads(output.read_text(encoding="utf-8"))  # strict JSON: "nan", not a bare NaN
+    assert written == json.loads(result.stdout)
+    assert written[str(broken)] and set(written[str(broken)].values()) == {"nan"}

@@ -24,7 +24,8 @@ def test_format_number():
     assert format_number(0.123456) == "0.1235"
     assert format_number(2e-5) == "2.00e-05"  # a learning rate stays readable
     assert format_number(0) == "0.0000"
-    assert format_number(None) == format_number(math.nan) == "n/a"
+    assert format_number(None) == "n/a"
+    assert format_number(math.nan) == "nan" and format_number(-math.inf) == "-inf"  # undefined, not missing
 
 
 def test_comparison_rows_leave_out_detail_and_blank_what_is_missing():
