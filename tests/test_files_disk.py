@@ -148,3 +148,33 @@ def test_a_disk_that_fills_up_keeps_what_was_there(
     assert "Traceback" not in result.stderr
     assert output.read_bytes() == b"what was there\n"
     assert sorted(path.name for path in out.iterdir()) == [output.name]  # no partial file left
+
+
+@pytest.mark.parametrize(("disk", "said"), [(read_only, "the file system is read-only"), (full, "is full")])
+def test_sbft_report_refuses_a_run_folder_it_cannot_write(cli, tmp_path, monkeypatch, disk, said):
+    from tests.report.runs import write_finished_run
+
+    run = write_finished_run(tmp_path / "run")
+    (run / "report.md").write_text("what was there\n")
+    disk(monkeypatch, run)
+    result = cli("report", run)
+    assert result.exit_code == 2 and said in result.stderr and "Traceback" not in result.stderr
+    assert (run / "report.md").read_text() == "what was there\n" and not (run / "plots").exists()
+
+
+def test_sbft_report_on_a_disk_that_fills_up_keeps_the_last_report(cli, tmp_path, monkeypatch):
+    from tests.report.runs import write_finished_run
+
+    run = write_finished_run(tmp_path / "run")
+    (run / "report.md").write_text("what was there\n")
+    real_open = open
+    monkeypatch.setattr(
+        sbft.files,
+        "open",
+        lambda path, mode="r", *a, **k: _FullStream(path) if "w" in mode else real_open(path, mode, *a, **k),
+        raising=False,
+    )
+    result = cli("report", run)
+    assert result.exit_code == 2 and "the disk is full" in result.stderr and "Traceback" not in result.stderr
+    assert (run / "report.md").read_text() == "what was there\n"
+    assert not list(run.glob(".*.partial"))

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sbft import run_folder
-from sbft.files import atomic_write_text
+from sbft.files import atomic_write_text, check_writable
 from sbft.recipe import DOCUMENT, QUERY
 from sbft.report.plots import PLOTS, write_plots
 from sbft.report.record import RunRecord, by_dataset, main_metric, quality_metrics, read_run
@@ -28,6 +28,7 @@ def write_report(run_dir: Path | str) -> Path:
     """Write RUN_DIR/report.md and RUN_DIR/plots/*.png; returns the report's path."""
     run_dir = Path(run_dir)
     record = read_run(run_dir)
+    check_writable(run_dir, where="run_dir")  # a read-only or full disk: said before the plots
     plots = write_plots(record, run_dir / PLOTS)
     path = run_dir / REPORT
     atomic_write_text(path, _markdown(record, plots))  # a full disk leaves the last report whole
