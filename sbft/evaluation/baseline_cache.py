@@ -29,6 +29,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from sbft.errors import SbftError
 from sbft.files import cache_root, write_json
 
 FORMAT = 2
@@ -191,7 +192,36 @@ def baseline_scores(
         return cached["baseline_dev"], cached["baseline_test"]
     if entry is not None and entry.doubt:
         say(f"warning: the cached baseline {entry.path} {entry.doubt}: evaluating the base model again")
-    scores = evaluate(dev, model), evaluate(test, model)
+    seen = _Seen(dev)
+    scores = evaluate(seen if dev is not None else None, model), evaluate(test, model)
+    _check_defined(seen.results, model_spec, say)
     if entry is not None and write:
         entry.store(*scores)
     return scores
+
+
+class _Seen:
+    """An evaluator that keeps what it returned: the NaN scores `evaluate` leaves out stay known."""
+
+    def __init__(self, evaluator: Any) -> None:
+        self.evaluator, self.results = evaluator, {}
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.results = self.evaluator(*args, **kwargs)
+        return self.results
+
+
+def _check_defined(results: dict[str, Any], model_spec: Any, say: Any) -> None:
+    """The base model's dev scores are never NaN numbers: all NaN (constant or NaN embeddings) stops
+    the run, as no score could judge training; some NaN are left out of the baseline, with a warning."""
+    undefined = sorted(k for k, v in results.items() if isinstance(v, (int, float)) and math.isnan(v))
+    if undefined and len(undefined) == sum(isinstance(v, (int, float)) for v in results.values()):
+        raise SbftError(
+            f"every dev score of the base model is undefined (nan: {', '.join(undefined)}): its "
+            "embeddings are constant or NaN",
+            where=str(getattr(model_spec, "name", "model")),
+            fix="Check the model folder and its weights (a damaged or zeroed model.safetensors, a model "
+            "saved after a diverged training); re-download it or name another model.",
+        )
+    if undefined:
+        say(f"warning: the base model's dev scores {', '.join(undefined)} are undefined (nan): left out")
