@@ -145,6 +145,7 @@ def evaluate(
     if output is not None:  # the files behind DATA (a recipe's or a run's splits, a folder's file)
         read = [p for spec in resolved.specs.values() for p in (*spec.files.values(), *beir_files(spec.beir))]
         check_output(str(output), overwrite, inputs=read)
+        refuse_output_in_folders(output, local_model_folders([m for m in [resolved.base_model] if m]))
     for note in resolved.notes:
         errors.print(f"[dim]{note}[/]", soft_wrap=True)
     results = score_models(
