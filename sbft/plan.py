@@ -90,11 +90,11 @@ def print_plan(plan: Plan, console: Console) -> None:
             highlight=False,
             soft_wrap=True,
         )
+        if (pooling := _pool_line(prepared, recipe, evaluator)) is not None:
+            console.print(f"    {pooling}", highlight=False, soft_wrap=True)
         for split, note in prepared.notes.items():  # rows made from labelled candidates: kept, dropped
             console.print(f"    {split}: {note}", highlight=False, soft_wrap=True)
     if recipe.model.adapter is not None:
-        if (pooling := _pool_line(prepared, recipe, evaluator)) is not None:
-            console.print(f"    {pooling}", highlight=False, soft_wrap=True)
         console.print(f"  {_adapter_line(plan)}", highlight=False, soft_wrap=True)
     for line in _evaluation_lines(plan):
         console.print(f"  {line}", highlight=False, soft_wrap=True)
@@ -129,11 +129,6 @@ def print_plan(plan: Plan, console: Console) -> None:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
 
 
-def _adapter_line(plan: Plan) -> str:
-    """'adapter lora r 16: 147,456 trainable of 22.9M parameters (0.65%)': only the adapter trains."""
-    from sbft.adapters import describe, settings
-
-    adapter = plan.recipe.model.adapter or {}
 def _pool_line(prepared: PreparedDataset, recipe: Recipe, evaluator: str) -> str | None:
     """A retrieval dataset's dev corpus: pooled (evaluation.pool) or whole."""
     from sbft.evaluation.pool import pool_line
@@ -141,6 +136,11 @@ def _pool_line(prepared: PreparedDataset, recipe: Recipe, evaluator: str) -> str
     return pool_line(prepared, recipe.evaluation.pool_spec) if not evaluator.startswith("none") else None
 
 
+def _adapter_line(plan: Plan) -> str:
+    """'adapter lora r 16: 147,456 trainable of 22.9M parameters (0.65%)': only the adapter trains."""
+    from sbft.adapters import describe, settings
+
+    adapter = plan.recipe.model.adapter or {}
     shipped = (
         "merged into model/, the adapter alone in adapter/"
         if settings(adapter)["merge"]

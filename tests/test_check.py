@@ -37,7 +37,10 @@ def test_a_valid_recipe_passes_and_the_user_recipe_is_left_as_written(recipe_fil
     ("changes", "expected"),
     [
         ({"training__learning_rat": 1e-5}, ("training.learning_rat", "Did you mean 'learning_rate'?")),
-        ({"datasets__sts__columns": "sentence1"}, ("datasets.sts.columns", "expected a list of strings or a mapping")),
+        (
+            {"datasets__sts__columns": "sentence1"},
+            ("datasets.sts.columns", "expected a list of strings or a mapping"),
+        ),
         ({"datasets__sts__columns": ["text_a", "sentence2"]}, ("text_a not found", "sentence1, sentence2")),
         ({"datasets__sts__loss": "CosentLoss"}, ("unknown loss 'CosentLoss'", "CoSENTLoss")),
         (
