@@ -13,6 +13,8 @@ The cache lives in sbft's cache folder (`cache_root()/corpus`, $SBFT_CACHE); SBF
 or `--no-cache` neither reads nor writes it, as for the baseline cache. Entries are float32, a
 row per text: 1.5 GB for 1M x 384. Reads go a chunk at a time into one array (no second copy),
 and `top_k_cosine` scores a corpus chunk at a time, so search and mining stay within a few GB.
+Over 400 lines and kept one module on purpose: one place for the encode and its cache, so that
+no second copy of it grows elsewhere.
 """
 
 from __future__ import annotations

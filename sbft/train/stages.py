@@ -2,7 +2,8 @@
 negatives), losses and evaluators, the baseline, the trainer and training, the final evaluation and
 choice of the shipped model, and the saved run folder.
 
-Each stage reads the run's context (`RunContext`) and hands its results to the next.
+Each stage reads the run's context (`RunContext`) and hands its results to the next. Over 400
+lines and kept one module: the stages share that context and are one story, read top to bottom.
 """
 
 from __future__ import annotations
