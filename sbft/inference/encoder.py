@@ -65,6 +65,37 @@ class EncodeOptions:
             )
 
 
+def token_counts(
+    model: SentenceTransformer | Any, texts: list[str], *, truncate: bool = True, special_tokens: bool = False
+) -> list[int]:
+    """Tokens per text (characters for a model without a text tokenizer).
+
+    By default, special tokens left out and as far as max_seq_length keeps them: the sort key of
+    Encoder's batches. `sbft serve` also asks for the forward pass's own count (special tokens in)
+    and, to refuse over-long inputs, the count before truncation.
+    """
+    if hasattr(model, "token_counts"):  # the torch-free LiteEncoder counts its own
+        return model.token_counts(texts, truncate=truncate, special_tokens=special_tokens)
+    tokenizer = getattr(model[0], "tokenizer", None) if len(model) else None
+    if not callable(tokenizer) or not hasattr(tokenizer, "model_max_length"):
+        return [len(text) for text in texts]
+    limit = getattr(model, "max_seq_length", None)  # longer texts are truncated anyway
+    truncation = truncate and isinstance(limit, int)
+    counts: list[int] = []
+    for start in range(0, len(texts), COUNT_BLOCK):  # the token ids of a block at a time, not of 1M texts
+        ids = tokenizer(
+            texts[start : start + COUNT_BLOCK],
+            add_special_tokens=special_tokens,
+            truncation=truncation,
+            max_length=limit if truncation else None,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            verbose=False,
+        )["input_ids"]
+        counts.extend(len(text_ids) for text_ids in ids)
+    return counts
+
+
 class Encoder:
     """Embeds windows of texts with model.encode; every window is quantized the same way.
 
@@ -104,26 +135,8 @@ class Encoder:
         """sentence-transformers' multi-process pool (`--devices`): each call is spread over its devices."""
 
     def _token_counts(self, texts: list[str]) -> list[int]:
-        """Tokens per text (characters for a model without a text tokenizer)."""
-        if hasattr(self.model, "token_counts"):  # the torch-free LiteEncoder counts its own
-            return self.model.token_counts(texts)
-        tokenizer = getattr(self.model[0], "tokenizer", None) if len(self.model) else None
-        if not callable(tokenizer) or not hasattr(tokenizer, "model_max_length"):
-            return [len(text) for text in texts]
-        limit = getattr(self.model, "max_seq_length", None)  # longer texts are truncated anyway
-        counts: list[int] = []
-        for start in range(0, len(texts), COUNT_BLOCK):  # the token ids of a block at a time, not of 1M texts
-            ids = tokenizer(
-                texts[start : start + COUNT_BLOCK],
-                add_special_tokens=False,
-                truncation=isinstance(limit, int),
-                max_length=limit if isinstance(limit, int) else None,
-                return_attention_mask=False,
-                return_token_type_ids=False,
-                verbose=False,
-            )["input_ids"]
-            counts.extend(len(text_ids) for text_ids in ids)
-        return counts
+        """Tokens per text, as far as max_seq_length keeps them: the key the batches are sorted by."""
+        return token_counts(self.model, texts)
 
     def encode(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Embeddings of `texts`, in their order, at the requested precision."""

@@ -86,6 +86,7 @@ class LiteEncoder:
         self.default_prompt_name = declared.default_prompt_name
         self.truncate_dim = declared.truncate_dim
         self._tokenizer = _tokenizer(declared, self.max_seq_length)
+        self._untruncated: Any = None
         self._pad_id = self._tokenizer.token_to_id(declared.pad_token) or 0
         self._special_ids = {
             token_id
@@ -98,11 +99,26 @@ class LiteEncoder:
     def get_embedding_dimension(self) -> int:
         return self.declared.embedding_dimension
 
-    def token_counts(self, texts: list[str]) -> list[int]:
-        """Tokens per text, special tokens left out, as far as max_seq_length keeps them."""
-        return [
-            len(encoding.ids) for encoding in self._tokenizer.encode_batch(texts, add_special_tokens=False)
+    def token_counts(
+        self, texts: list[str], *, truncate: bool = True, special_tokens: bool = False
+    ) -> list[int]:
+        """Tokens per text, by default special tokens left out, as far as max_seq_length keeps them
+        (sbft.inference.encoder.token_counts: the other counts are for `sbft serve`)."""
+        if truncate and not special_tokens:
+            return [
+                len(encoding.ids)
+                for encoding in self._tokenizer.encode_batch(texts, add_special_tokens=False)
+            ]
+        if self._untruncated is None:  # a copy: the encoding tokenizer keeps its truncation
+            from tokenizers import Tokenizer
+
+            self._untruncated = Tokenizer.from_str(self._tokenizer.to_str())
+            self._untruncated.no_truncation()
+        counts = [
+            len(encoding.ids)
+            for encoding in self._untruncated.encode_batch(texts, add_special_tokens=special_tokens)
         ]
+        return [min(count, self.max_seq_length) for count in counts] if truncate else counts
 
     def encode(
         self,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sbft.errors import SbftError
-from sbft.inference.encoder import EncodeOptions, Encoder
+from sbft.inference.encoder import EncodeOptions, Encoder, token_counts
 from tests.helpers import sentences
 
 
@@ -27,6 +27,15 @@ def test_batches_are_sorted_by_tokens_not_characters(model, monkeypatch):
     monkeypatch.setattr(encoder, "_encode", lambda batch, **_: calls.append(batch) or model.encode(batch))
     encoder.encode(texts)
     assert calls == [["a a a a a a a"], ["yesterday yesterday"]]  # most tokens first
+
+
+def test_token_counts_with_special_tokens_and_before_truncation(model):
+    """`sbft serve` counts the forward pass's tokens (usage) and refuses over-long texts (--no-truncate)."""
+    long = " ".join(sentences(30, 2))
+    assert token_counts(model, ["a a a", long]) == [3, model.max_seq_length]
+    assert token_counts(model, ["a a a", long], special_tokens=True) == [5, model.max_seq_length]
+    untruncated = token_counts(model, ["a a a", long], truncate=False, special_tokens=True)
+    assert untruncated[0] == 5 and untruncated[1] > model.max_seq_length
 
 
 @pytest.mark.parametrize("precision", ["int8", "uint8", "binary", "ubinary"])

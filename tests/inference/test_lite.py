@@ -17,6 +17,7 @@ import torch
 
 from sbft.errors import SbftError
 from sbft.inference.declared import Unsupported, read_declared
+from sbft.inference.encoder import token_counts
 from sbft.inference.lite import LiteEncoder, pool
 from sbft.inference.loading import load_any
 from sbft.inference.search import top_cosine
@@ -113,6 +114,8 @@ def test_max_seq_length_rules_are_the_same(model_copy):
     torch_model = load_any(str(model_copy), max_seq_length=5)
     assert isinstance(lite, LiteEncoder) and lite.max_seq_length == 5
     np.testing.assert_allclose(lite.encode(TEXTS), torch_model.encode(TEXTS), atol=1e-5)
+    for counts in ({}, {"special_tokens": True}, {"truncate": False, "special_tokens": True}):
+        assert token_counts(lite, TEXTS, **counts) == token_counts(torch_model, TEXTS, **counts), counts
     for backend in ("onnx", "torch"):
         with pytest.raises(SbftError, match="longer than the model's 64 positions") as error:
             load_any(str(model_copy), backend=backend, max_seq_length=65)
