@@ -185,3 +185,21 @@ def model_copy(tiny_model: Path, tmp_path: Path) -> Path:
     import shutil
 
     return shutil.copytree(tiny_model, tmp_path / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_bi_encoder(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny BERT saved as a sentence-transformer (mean pooling): what `sbft distill` reads."""
+    from sentence_transformers import SentenceTransformer
+
+    path = tmp_path_factory.mktemp("tiny-bi")
+    SentenceTransformer(str(tiny_model), device="cpu").save(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_static(tiny_bi_encoder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny bi-encoder distilled by `sbft distill` (model2vec): a StaticEmbedding model, 16 dims."""
+    from sbft.distill import distill
+
+    return distill(str(tiny_bi_encoder), tmp_path_factory.mktemp("tiny-static") / "model", pca_dims=16).folder
