@@ -12,6 +12,7 @@ import asyncio
 import base64
 import json
 import re
+import subprocess
 import threading
 import time
 
@@ -242,3 +243,26 @@ def test_sigterm_answers_the_request_in_flight_and_exits_0(tiny_cross_encoder):
         assert answers and answers[0].status_code == 200 and len(answers[0].json()) == len(texts)
         with pytest.raises(httpx.ConnectError):
             httpx.get(server.url + "/health")
+
+
+def test_the_readme_serving_commands_work_as_written(main_server, prompted_model):
+    """The README's curl commands and openai snippet, against this server for `sbft serve runs/demo`."""
+    from tests.helpers import REPO
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Serving") :]
+    bash, python = re.findall(r"```(?:bash|python)\n(.*?)```", section, re.S)[:2]
+    assert bash.startswith("sbft serve runs/demo ")
+
+    def here(snippet: str) -> str:
+        return snippet.replace("http://127.0.0.1:8080", main_server.url).replace(
+            "runs/demo", str(prompted_model)
+        )
+
+    for command in bash.splitlines()[1:]:
+        answer = subprocess.run(
+            here(command), shell=True, capture_output=True, text=True, timeout=60, check=True
+        )
+        assert answer.stdout and '"error"' not in answer.stdout, command
+    assert "A man is playing a guitar." in python
+    exec(compile(here(python), "README.md", "exec"), {})
