@@ -33,12 +33,26 @@ def search(
         ),
     ] = None,
     corpus: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="The texts to search: a text file (one per line) or jsonl/csv/tsv/parquet with --column.",
             show_default=False,
         ),
-    ] = ...,
+    ] = None,
+    index: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DIR",
+            help="Search an index of `sbft index` instead of --corpus (approximate; built by MODEL).",
+            show_default=False,
+        ),
+    ] = None,
+    rescore: Annotated[
+        int | None,
+        typer.Option(
+            help="With --index: candidates rescored with float32 (default: the index's).", show_default=False
+        ),
+    ] = None,
     column: Annotated[
         str | None, typer.Option(help="The text column of a structured corpus file.", show_default=False)
     ] = None,
@@ -91,30 +105,54 @@ def search(
     from sbft.inference import EncodeOptions, TextSource, search_corpus
     from sbft.inference.locations import local_model_folders
 
+    _check_sources(corpus, index, column, corpus_embeddings, rescore)
     refuse_input_as_output(corpus_embeddings, [corpus, queries_file], where="--corpus-embeddings")
     refuse_output_in_folders(corpus_embeddings, local_model_folders([model]), where="--corpus-embeddings")
     texts = _queries(queries, queries_file, replace_errors)
     errors = Console(stderr=True, highlight=False)
-    results = search_corpus(
-        model,
-        TextSource(corpus, column, replace_errors),
-        texts,
-        top_k=top_k,
-        cache=corpus_embeddings,
-        options=EncodeOptions(batch_size=batch_size),
-        say=lambda message: errors.print(f"[dim]{message}[/]"),
-        reranker=rerank,
-        device=device,
-        backend=backend,
-        threads=threads,
-        trust_remote_code=trust_remote_code,
-        max_seq_length=max_seq_length,
-    )
+    common = {
+        "options": EncodeOptions(batch_size=batch_size),
+        "say": lambda message: errors.print(f"[dim]{message}[/]"),
+        "reranker": rerank,
+        "device": device,
+        "backend": backend,
+        "threads": threads,
+        "trust_remote_code": trust_remote_code,
+        "max_seq_length": max_seq_length,
+    }
+    if index is not None:
+        from sbft.index.query import search_index
+
+        results = search_index(model, index, texts, top_k=top_k, rescore=rescore, **common)
+    else:
+        source = TextSource(corpus, column, replace_errors)
+        results = search_corpus(model, source, texts, top_k=top_k, cache=corpus_embeddings, **common)
     if as_json:
         for query, hits in results:
             echo_hits_json(query, hits)
     else:
         print_hits(results)
+
+
+def _check_sources(
+    corpus: str | None, index: str | None, column: str | None, cache: str | None, rescore: int | None
+) -> None:
+    """Exactly one of --corpus and --index; the options of the other are refused, not ignored."""
+    if (corpus is None) == (index is None):
+        raise SbftError(
+            "search needs --corpus FILE (exact) or --index DIR (an index of `sbft index`)"
+            + (", not both" if corpus is not None else ""),
+            fix="Give one of them.",
+        )
+    if index is not None and (column is not None or cache is not None):
+        raise SbftError(
+            "--column and --corpus-embeddings go with --corpus; an index holds its texts and embeddings",
+            where="index",
+        )
+    if index is None and rescore is not None:
+        raise SbftError(
+            "--rescore goes with --index (an exact search has nothing to rescore)", where="rescore"
+        )
 
 
 def _queries(arguments: list[str] | None, path: str | None, replace_errors: bool) -> list[str]:
