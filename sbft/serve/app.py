@@ -5,16 +5,22 @@ malformed JSON included, has OpenAI's error shape; answers are serialized with j
 straight from numpy's lists, which is several times faster than FastAPI's encoder on 384 floats
 per text.
 
-No `from __future__ import annotations` here: FastAPI reads the routes' annotations (Request) at
-definition time, and Request is imported inside create_app, where fastapi is needed.
+This module imports fastapi at its top: only sbft.serve.server imports it, inside serve(), so
+`sbft --help` never loads it. (No `from __future__ import annotations`: FastAPI reads the routes'
+annotations, Request, as objects.)
 """
 
 import asyncio
 import base64
+import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
 
 from sbft.serve.batching import Batcher, Job
 from sbft.serve.engine import Engine
@@ -23,37 +29,46 @@ from sbft.serve.options import ServeOptions
 from sbft.serve.protocol import ApiError, embeddings_request, read_json, rerank_request
 
 
-def create_app(engine: Engine, options: ServeOptions) -> Any:
+def create_app(engine: Engine, options: ServeOptions) -> FastAPI:
     """The FastAPI application; its lifespan starts the batching worker and, at shutdown, lets it
     answer what is queued before it stops (uvicorn waits for in-flight requests first)."""
-    import contextlib
-
-    from fastapi import FastAPI, Request
-    from fastapi.responses import Response
-    from starlette.exceptions import HTTPException
-
-    metrics = Metrics()
-    batcher = Batcher(
-        engine.prepare,
-        engine.run,
-        max_batch_tokens=options.max_batch_tokens,
-        max_queue=options.max_queue,
-        batching=options.batching,
-        metrics=metrics,
-    )
+    service = Service(engine, options)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Any):
-        batcher.start()
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service.batcher.start()
         yield
-        await asyncio.to_thread(batcher.stop)
+        await asyncio.to_thread(service.batcher.stop)
 
     app = FastAPI(title="sbft serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_api_route("/v1/embeddings", service.embeddings, methods=["POST"])
+    app.add_api_route("/rerank", service.rerank, methods=["POST"])
+    app.add_api_route("/health", service.health, methods=["GET"])
+    app.add_api_route("/v1/models", service.models, methods=["GET"])
+    app.add_api_route("/metrics", service.prometheus, methods=["GET"])
+    app.add_exception_handler(HTTPException, _unknown_route)
+    return app
 
-    async def answer(endpoint: str, handler: Callable[[], Awaitable[Any]]) -> Response:
+
+class Service:
+    """The routes' handlers around one engine, its batching worker and its metrics."""
+
+    def __init__(self, engine: Engine, options: ServeOptions) -> None:
+        self.engine, self.options = engine, options
+        self.metrics = Metrics()
+        self.batcher = Batcher(
+            engine.prepare,
+            engine.run,
+            max_batch_tokens=options.max_batch_tokens,
+            max_queue=options.max_queue,
+            batching=options.batching,
+            metrics=self.metrics,
+        )
+
+    async def answer(self, endpoint: str, handler: Callable[[], Awaitable[Any]]) -> Response:
         """Run `handler`, count the request, and turn a refusal into OpenAI's error shape."""
         started = time.perf_counter()
-        metrics.in_flight += 1
+        self.metrics.in_flight += 1
         try:
             response = _json(await handler())
         except ApiError as error:
@@ -61,85 +76,78 @@ def create_app(engine: Engine, options: ServeOptions) -> Any:
         except Exception as error:  # a bug or a model failure: this request fails, the server goes on
             response = _error(ApiError(500, f"{type(error).__name__}: {error}", type="server_error"))
         finally:
-            metrics.in_flight -= 1
-        metrics.request(endpoint, response.status_code, time.perf_counter() - started)
+            self.metrics.in_flight -= 1
+        self.metrics.request(endpoint, response.status_code, time.perf_counter() - started)
         return response
 
-    async def result(job: Job) -> Any:
+    async def result(self, job: Job) -> Any:
         """The job's result, or 504 once --request-timeout has passed (a job still queued is dropped)."""
-        future = asyncio.wrap_future(batcher.submit(job))
+        future = asyncio.wrap_future(self.batcher.submit(job))
         try:
-            return await asyncio.wait_for(future, options.request_timeout)
+            return await asyncio.wait_for(future, self.options.request_timeout)
         except TimeoutError:
             raise ApiError(
                 504,
-                f"no result within {options.request_timeout:g} s (sbft serve --request-timeout)",
+                f"no result within {self.options.request_timeout:g} s (sbft serve --request-timeout)",
                 type="timeout_error",
                 code="timeout",
             ) from None
 
-    @app.post("/v1/embeddings")
-    async def embeddings(request: Request) -> Response:
+    async def embeddings(self, request: Request) -> Response:
         async def handle() -> dict[str, Any]:
-            data = await read_json(request, options.max_request_bytes)
+            data = await read_json(request, self.options.max_request_bytes)
+            engine = self.engine
             engine.require_encoder()
             checked = embeddings_request(
-                data, engine.model_ids, engine.dimension, engine.prompts, options.max_inputs
+                data, engine.model_ids, engine.dimension, engine.prompts, self.options.max_inputs
             )
-            vectors, tokens = await result(engine.embeddings_job(checked))
+            vectors, tokens = await self.result(engine.embeddings_job(checked))
             return _embeddings_body(vectors, tokens, checked.encoding_format, engine.encoder_name)
 
-        return await answer("/v1/embeddings", handle)
+        return await self.answer("/v1/embeddings", handle)
 
-    @app.post("/rerank")
-    async def rerank(request: Request) -> Response:
+    async def rerank(self, request: Request) -> Response:
         async def handle() -> list[dict[str, Any]]:
-            data = await read_json(request, options.max_request_bytes)
-            job = engine.rerank_job(rerank_request(data, options.max_inputs))
-            ranked, _ = await result(job)
+            data = await read_json(request, self.options.max_request_bytes)
+            job = self.engine.rerank_job(rerank_request(data, self.options.max_inputs))
+            ranked, _ = await self.result(job)
             return ranked
 
-        return await answer("/rerank", handle)
+        return await self.answer("/rerank", handle)
 
-    @app.get("/health")
-    async def health() -> Response:
-        return await answer("/health", _ok)
+    async def health(self) -> Response:
+        async def handle() -> dict[str, str]:
+            return {"status": "ok"}
 
-    @app.get("/v1/models")
-    async def models() -> Response:
+        return await self.answer("/health", handle)
+
+    async def models(self) -> Response:
         async def handle() -> dict[str, Any]:
             listed = [
-                {"id": name, "object": "model", "created": 0, "owned_by": "sbft"} for name in engine.model_ids
+                {"id": name, "object": "model", "created": 0, "owned_by": "sbft"}
+                for name in self.engine.model_ids
             ]
             return {"object": "list", "data": listed}
 
-        return await answer("/v1/models", handle)
+        return await self.answer("/v1/models", handle)
 
-    @app.get("/metrics")
-    async def prometheus() -> Response:
-        return Response(metrics.text(), media_type="text/plain; version=0.0.4; charset=utf-8")
-
-    @app.exception_handler(HTTPException)
-    async def not_found(request: Request, error: HTTPException) -> Response:
-        """Unknown paths and methods in OpenAI's error shape too."""
-        kind = "not_found_error" if error.status_code == 404 else "invalid_request_error"
-        message = f"{request.method} {request.url.path}: {error.detail}"
-        return _error(ApiError(error.status_code, message, type=kind))
-
-    return app
+    async def prometheus(self) -> Response:
+        return Response(self.metrics.text(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-async def _ok() -> dict[str, str]:
-    return {"status": "ok"}
+async def _unknown_route(request: Request, error: Exception) -> Response:
+    """Unknown paths and methods in OpenAI's error shape too."""
+    status = getattr(error, "status_code", 500)
+    kind = "not_found_error" if status == 404 else "invalid_request_error"
+    message = f"{request.method} {request.url.path}: {getattr(error, 'detail', error)}"
+    return _error(ApiError(status, message, type=kind))
 
 
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Any:
-    from fastapi.responses import Response
-
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(json.dumps(body), status_code=status, headers=headers, media_type="application/json")
 
 
-def _error(error: ApiError) -> Any:
+def _error(error: ApiError) -> Response:
     return _json(error.body(), error.status, error.headers)
 
 
