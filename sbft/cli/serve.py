@@ -28,6 +28,14 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    index: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DIR",
+            help="An index of `sbft index` built by MODEL, searched at POST /search.",
+            show_default=False,
+        ),
+    ] = None,
     max_batch_tokens: Annotated[
         int, typer.Option(help="Tokens of the requests gathered into one encode call (as TEI).")
     ] = 16384,
@@ -60,7 +68,8 @@ def serve(
 
     POST /v1/embeddings (OpenAI's schema: input, encoding_format float|base64, dimensions;
     input_type query|document or prompt_name picks the model's prompt), POST /rerank (TEI's
-    schema: query, texts, top_n, return_text; a cross-encoder MODEL or --reranker), GET /health,
+    schema: query, texts, top_n, return_text; a cross-encoder MODEL or --reranker), POST /search
+    (query, top_k, rescore: hits as `sbft search --index --json`; with --index), GET /health,
     GET /v1/models and GET /metrics (Prometheus text). Concurrent requests are gathered into
     encode calls under --max-batch-tokens; embeddings equal `sbft encode`'s. Needs the serve
     extra (`make install` installs it).
@@ -73,6 +82,7 @@ def serve(
         port=port,
         backend=backend,
         reranker=reranker,
+        index=index,
         max_batch_tokens=max_batch_tokens,
         max_queue=max_queue,
         truncate=truncate,

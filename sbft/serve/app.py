@@ -1,4 +1,5 @@
-"""The HTTP routes: OpenAI's /v1/embeddings and /v1/models, TEI's /rerank, /health and /metrics.
+"""The HTTP routes: OpenAI's /v1/embeddings and /v1/models, TEI's /rerank, /search (an index of
+`sbft index`), /health and /metrics.
 
 Bodies are read and checked by sbft.serve.protocol (not by pydantic models), so every refusal,
 malformed JSON included, has OpenAI's error shape; answers are serialized with json.dumps
@@ -26,7 +27,7 @@ from sbft.serve.batching import Batcher, Job
 from sbft.serve.engine import Engine
 from sbft.serve.metrics import Metrics
 from sbft.serve.options import ServeOptions
-from sbft.serve.protocol import ApiError, embeddings_request, read_json, rerank_request
+from sbft.serve.protocol import ApiError, embeddings_request, read_json, rerank_request, search_request
 
 
 def create_app(engine: Engine, options: ServeOptions) -> FastAPI:
@@ -43,6 +44,7 @@ def create_app(engine: Engine, options: ServeOptions) -> FastAPI:
     app = FastAPI(title="sbft serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.add_api_route("/v1/embeddings", service.embeddings, methods=["POST"])
     app.add_api_route("/rerank", service.rerank, methods=["POST"])
+    app.add_api_route("/search", service.search, methods=["POST"])
     app.add_api_route("/health", service.health, methods=["GET"])
     app.add_api_route("/v1/models", service.models, methods=["GET"])
     app.add_api_route("/metrics", service.prometheus, methods=["GET"])
@@ -114,6 +116,16 @@ class Service:
             return ranked
 
         return await self.answer("/rerank", handle)
+
+    async def search(self, request: Request) -> Response:
+        async def handle() -> dict[str, Any]:
+            data = await read_json(request, self.options.max_request_bytes)
+            self.engine.require_encoder()
+            job = self.engine.search_job(search_request(data, self.options.max_inputs))
+            results, tokens = await self.result(job)
+            return {"results": results, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+        return await self.answer("/search", handle)
 
     async def health(self) -> Response:
         async def handle() -> dict[str, str]:

@@ -3,7 +3,8 @@
 Embeddings go through sbft.inference.encoder.Encoder, the path of `sbft encode` (texts sorted
 by tokens, handed to model.encode a batch at a time, on either backend), so a served embedding
 equals the one `sbft encode` writes; reranking goes through sbft.inference.search.rerank, the
-path of `sbft rerank`. One Encoder per way of encoding (role, prompt, dimensions), made once.
+path of `sbft rerank`; searches through sbft.index's OpenIndex.search, the path of `sbft search
+--index`. One Encoder per way of encoding (role, prompt, dimensions), made once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sbft.inference.encoder import EncodeOptions, Encoder, token_counts
 from sbft.serve.batching import Job
 from sbft.serve.options import ServeOptions
-from sbft.serve.protocol import ApiError, EmbeddingsRequest, RerankRequest
+from sbft.serve.protocol import ApiError, EmbeddingsRequest, RerankRequest, SearchRequest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -32,10 +33,13 @@ class Engine:
         reranker: Any,
         names: tuple[str | None, str | None],
         truncate: bool = True,
+        index: Any = None,
     ) -> None:
         self.encoder_model, self.reranker = encoder, reranker
         self.encoder_name, self.reranker_name = names
         self.truncate = truncate
+        self.index = index
+        """An sbft.index OpenIndex, checked against the encoder, for POST /search."""
         self._encoders: dict[Hashable, Encoder] = {}
 
     @classmethod
@@ -47,17 +51,24 @@ class Engine:
         shared = {"device": options.device, "trust_remote_code": options.trust_remote_code}
         model = load_any(name, backend=options.backend, threads=options.threads, **shared)
         if not hasattr(model, "encode_query"):  # a cross-encoder
-            if options.reranker is not None:
+            if options.reranker is not None or options.index is not None:
+                flag = "--reranker" if options.reranker is not None else "--index"
                 raise SbftError(
-                    f"'{name}' is a cross-encoder already: it serves /rerank itself",
-                    where="reranker",
-                    fix="Give a bi-encoder as MODEL to serve --reranker beside it, or leave --reranker out.",
+                    f"'{name}' is a cross-encoder: it serves /rerank itself, and {flag} needs a bi-encoder",
+                    where="reranker" if options.reranker is not None else "index",
+                    fix=f"Give a bi-encoder as MODEL to serve {flag} beside it, or leave {flag} out.",
                 )
             return cls(None, model, (None, name), options.truncate)
+        index = None
+        if options.index is not None:  # before the reranker loads: a wrong index fails fast
+            from sbft.index import open_index
+
+            index = open_index(options.index)
+            index.check_model(model, name)
         reranker = None
         if options.reranker is not None:
             reranker = load_reranker(options.reranker, threads=options.threads, **shared)
-        return cls(model, reranker, (name, options.reranker), options.truncate)
+        return cls(model, reranker, (name, options.reranker), options.truncate, index)
 
     @property
     def model_ids(self) -> list[str]:
@@ -86,6 +97,8 @@ class Engine:
             parts.append(f"embeddings from {self.encoder_name} ({self.dimension} dimensions)")
         if self.reranker is not None:
             parts.append(f"rerank with {self.reranker_name}")
+        if self.index is not None:
+            parts.append(f"search in {self.index.folder} ({self.index.record['rows']:,} texts)")
         return ", ".join(parts)
 
     # --- embeddings ---------------------------------------------------------------------------
@@ -170,6 +183,8 @@ class Engine:
         """One encode call for the gathered jobs (all of one key), or one rerank."""
         if isinstance(jobs[0].payload, RerankRequest):
             return [self._rerank(job) for job in jobs]
+        if isinstance(jobs[0].payload, SearchRequest):
+            return [self._search(job) for job in jobs]
         texts = [text for job in jobs for text in job.payload.texts]
         vectors = self._encoder(jobs[0].key).encode(texts)
         results: list[tuple[np.ndarray, int]] = []
@@ -200,3 +215,27 @@ class Engine:
             for hit in hits
         ]
         return ranked, sum(job.detail)
+
+    def search_job(self, request: SearchRequest) -> Job:
+        if self.index is None:
+            raise ApiError(
+                404,
+                "no index is served here: start the server with --index DIR (a folder of `sbft index`)",
+                type="not_found_error",
+                code="no_index",
+            )
+        return Job(key="search", payload=request, shareable=False)
+
+    def _search(self, job: Job) -> tuple[list[dict[str, Any]], int]:
+        """Each query's hits, as `sbft search --index --json` prints them (the index checked the
+        model once, when the server started)."""
+        request: SearchRequest = job.payload
+        found = self.index.search(self.encoder_model, request.texts, request.top_k, rescore=request.rescore)
+        results = [
+            {
+                "query": query,
+                "hits": [{"rank": h.rank, "id": h.id, "score": h.score, "text": h.text} for h in hits],
+            }
+            for query, hits in zip(request.texts, found, strict=True)
+        ]
+        return results, sum(job.detail)

@@ -18,6 +18,8 @@ class ServeOptions:
     backend: str = "torch"
     reranker: str | None = None
     """A cross-encoder served at /rerank beside a bi-encoder MODEL."""
+    index: str | None = None
+    """A folder of `sbft index` built by MODEL, searched at POST /search."""
     max_batch_tokens: int = 16384
     """Tokens (special tokens in) of the requests gathered into one encode call (TEI's default)."""
     max_queue: int = 256

@@ -163,3 +163,32 @@ def rerank_request(data: dict[str, Any], max_inputs: int) -> RerankRequest:
     if not isinstance(return_text, bool):
         raise ApiError(400, "'return_text' must be true or false", param="return_text")
     return RerankRequest(query, texts, top_n, return_text)
+
+
+MAX_TOP_K = 1000
+"""The most hits one /search query may ask for: a bound on the answer's size."""
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """A checked /search request: queries embedded with the model's query prompt, as `sbft search`."""
+
+    texts: list[str]
+    top_k: int
+    rescore: int | None
+    role: str = "query"
+    prompt_name: str | None = None
+
+
+def search_request(data: dict[str, Any], max_inputs: int) -> SearchRequest:
+    """`query` (a string or a list of them), `top_k` (default 10), `rescore` (the index's default)."""
+    texts = texts_of(data, "query", max_inputs)
+    top_k = data.get("top_k", 10)
+    if type(top_k) is not int or not 0 < top_k <= MAX_TOP_K:
+        raise ApiError(
+            400, f"'top_k' must be a whole number from 1 to {MAX_TOP_K}, not {top_k!r}", param="top_k"
+        )
+    rescore = data.get("rescore")
+    if rescore is not None and (type(rescore) is not int or rescore <= 0):
+        raise ApiError(400, f"'rescore' must be a positive whole number, not {rescore!r}", param="rescore")
+    return SearchRequest(texts, top_k, rescore)

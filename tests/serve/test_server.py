@@ -28,8 +28,22 @@ TEXTS = [*sentences(6, 5), LONG, "Ünïcödé and CAPITALS!"]
 
 
 @pytest.fixture(scope="module")
-def main_server(prompted_model, tiny_cross_encoder):
-    args = ("--reranker", tiny_cross_encoder, "--max-request-bytes", 50_000, "--max-inputs", 64)
+def index_dir(prompted_model, tmp_path_factory):
+    """An `sbft index` of 200 sentences built by the prompted model (int8, rescored)."""
+    pytest.importorskip("faiss")
+    from sbft.index import index_corpus
+    from sbft.inference import TextSource
+
+    folder = tmp_path_factory.mktemp("index")
+    (folder / "corpus.txt").write_text("\n".join(sentences(200, 9)) + "\n", encoding="utf-8")
+    index_corpus(str(prompted_model), TextSource(str(folder / "corpus.txt")), folder / "index")
+    return folder / "index"
+
+
+@pytest.fixture(scope="module")
+def main_server(prompted_model, tiny_cross_encoder, index_dir):
+    args = ("--reranker", tiny_cross_encoder, "--index", index_dir, "--max-request-bytes", 50_000)
+    args += ("--max-inputs", 64)
     with running_server(prompted_model, *args) as server:
         yield server
         assert server.stop() == 0
@@ -106,6 +120,32 @@ def test_rerank_orders_like_sbft_rerank(main_server, cli, tiny_cross_encoder, tm
     assert [item["text"] for item in ranked] == [TEXTS[item["index"]] for item in ranked]
     top = httpx.post(main_server.url + "/rerank", json={**body, "top_n": 2, "return_text": False}).json()
     assert top == [{"index": item["index"], "score": item["score"]} for item in ranked[:2]]
+
+
+def test_search_finds_what_sbft_search_index_finds(main_server, cli, prompted_model, index_dir):
+    queries = sentences(3, 31)
+    result = cli("search", prompted_model, "--index", index_dir, "--json", "--top-k", "5", *queries)
+    assert result.exit_code == 0, result.output
+    expected = [json.loads(line) for line in result.stdout.splitlines()]
+    answer = httpx.post(main_server.url + "/search", json={"query": queries, "top_k": 5}).json()
+    assert [item["query"] for item in answer["results"]] == queries
+    for got, want in zip(answer["results"], expected, strict=True):
+        assert [hit["id"] for hit in got["hits"]] == [hit["id"] for hit in want["hits"]]
+        assert [hit["text"] for hit in got["hits"]] == [hit["text"] for hit in want["hits"]]
+        np.testing.assert_allclose(
+            [h["score"] for h in got["hits"]], [h["score"] for h in want["hits"]], atol=1e-4
+        )
+    assert answer["usage"]["prompt_tokens"] > 0
+    one = httpx.post(main_server.url + "/search", json={"query": queries[0]}).json()["results"]
+    assert len(one) == 1 and len(one[0]["hits"]) == 10
+    for body, message in (({"top_k": 3}, "'query' is missing"), ({"query": "a", "top_k": 0}, "'top_k'")):
+        refused = httpx.post(main_server.url + "/search", json=body)
+        assert refused.status_code == 400 and message in refused.json()["error"]["message"]
+
+
+def test_an_index_of_another_model_exits_2(cli, tiny_model, index_dir):
+    result = cli("serve", tiny_model, "--index", index_dir, "--port", "0")
+    assert result.exit_code == 2 and "was built with the model" in result.stderr
 
 
 BAD_INPUTS = [
@@ -193,6 +233,11 @@ def strict_server(tiny_model):
     with running_server(tiny_model, *args) as server:
         yield server
         assert server.stop() == 0
+
+
+def test_search_without_an_index_is_404(strict_server):
+    refused = httpx.post(strict_server.url + "/search", json={"query": "a"})
+    assert refused.status_code == 404 and "--index DIR" in refused.json()["error"]["message"]
 
 
 def test_over_long_input_is_413_with_no_truncate(strict_server):
