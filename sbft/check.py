@@ -48,6 +48,7 @@ def preflight(recipe: Recipe) -> Plan:
     if recipe.model.adapter is not None:
         check_adapter(recipe.model.adapter, recipe.family)
     check_model_reference(recipe.model.name, recipe.model.trust_remote_code)
+    _check_loss_heads(recipe)
     _check_miners(recipe)
     _check_max_seq_length(recipe.model)
     check_dims(recipe, embedding_dimension(recipe.model))
@@ -358,6 +359,32 @@ def _adapter_parameters(model: ModelSpec) -> tuple[int, int] | None:
     if folder is None:
         return None
     return parameter_counts(folder, model.adapter or {}, model.family, model.num_labels)
+
+
+def _check_loss_heads(recipe: Recipe) -> None:
+    """A loss that reads a head the model lacks (SpladeLoss: a masked-language model's token
+    logits) is refused before the model loads, where it would fail in the trainer's first step.
+    A hub id's head is not known before it loads: not checked."""
+    from sbft.models import resolve_model_path
+
+    config = _transformer_config(Path(resolve_model_path(recipe.model.name)))
+    if config is None:
+        return
+    architectures = config.get("architectures") or []
+    masked_lm = any(str(name).endswith("ForMaskedLM") for name in architectures)
+    for name, dataset in recipe.datasets.items():
+        spec, where = dataset.loss, f"datasets.{name}.loss"
+        while spec is not None:
+            info = recipe.family.losses.get(spec.name)
+            if info is not None and info.needs_head == "fill-mask" and not masked_lm:
+                raise SbftError(
+                    f"{spec.name} needs a masked-language-model head (its token logits are the sparse "
+                    f"vector), but '{recipe.model.name}' is {', '.join(map(str, architectures)) or 'none'}",
+                    where=where,
+                    fix="Start from a ...ForMaskedLM model (BERT, DistilBERT, a SPLADE checkpoint), or use "
+                    "CSRLoss, which puts a sparse autoencoder on a dense model.",
+                )
+            spec, where = spec.inner, f"{where}.inner"
 
 
 def _transformer_folder(folder: Path) -> Path | None:

@@ -203,3 +203,23 @@ def tiny_static(tiny_bi_encoder: Path, tmp_path_factory: pytest.TempPathFactory)
     from sbft.distill import distill
 
     return distill(str(tiny_bi_encoder), tmp_path_factory.mktemp("tiny-static") / "model", pca_dims=16).folder
+
+
+@pytest.fixture(scope="session")
+def tiny_mlm(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer BertForMaskedLM built from scratch with the tiny tokenizer: what SPLADE starts from
+    (no masked-language checkpoint is available offline). A plain transformer folder."""
+    import shutil
+
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    path = tmp_path_factory.mktemp("tiny-mlm")
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+        if (tiny_model / name).exists():
+            shutil.copy(tiny_model / name, path / name)
+    config = BertConfig.from_pretrained(tiny_model)
+    config.architectures = ["BertForMaskedLM"]
+    torch.manual_seed(0)
+    BertForMaskedLM(config).save_pretrained(path)
+    return path

@@ -51,6 +51,8 @@ def pooled_datasets(datasets: dict[str, PreparedDataset], pool: PoolSpec | str |
     for name, prepared in datasets.items():
         if prepared.corpus is None or "dev" not in prepared.retrieval or prepared.spec.evaluator == "none":
             continue
+        if prepared.family.sparse:  # the pool's base-model search is dense: a sparse model searches all
+            continue
         spec = pool_for(pool, len(prepared.corpus))
         if spec is not None:
             found[name] = spec
@@ -62,7 +64,7 @@ def pool_line(prepared: PreparedDataset, pool: PoolSpec | str | None) -> str | N
     if prepared.corpus is None or "dev" not in prepared.retrieval:
         return None
     total = len(prepared.corpus)
-    spec = pool_for(pool, total)
+    spec = None if prepared.family.sparse else pool_for(pool, total)
     if spec is None:
         return f"dev: whole corpus, {total:,} documents"
     judged = prepared.retrieval["dev"]

@@ -14,12 +14,14 @@ from sbft.errors import SbftError, did_you_mean
 from sbft.families.bi_encoder import BI_ENCODER
 from sbft.families.cross_encoder import CROSS_ENCODER
 from sbft.families.record import EvaluatorShape, Family, LabelKind, LossInfo
+from sbft.families.sparse_encoder import SPARSE_ENCODER
 
 __all__ = [
     "BI_ENCODER",
     "CROSS_ENCODER",
     "DEFAULT",
     "FAMILIES",
+    "SPARSE_ENCODER",
     "EvaluatorShape",
     "Family",
     "LabelKind",
@@ -29,7 +31,7 @@ __all__ = [
     "family_of_folder",
 ]
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (BI_ENCODER, CROSS_ENCODER)}
+FAMILIES: dict[str, Family] = {f.name: f for f in (BI_ENCODER, CROSS_ENCODER, SPARSE_ENCODER)}
 DEFAULT = BI_ENCODER
 
 

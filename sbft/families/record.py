@@ -37,6 +37,9 @@ class LossInfo:
     """The second input column holds a list of documents per query."""
     in_batch_negatives: bool = False
     """The other rows of a batch serve as negatives: batches must hold no duplicates."""
+    needs_head: str | None = None
+    """The head the model must have, as transformers' pipeline names it ('fill-mask': SpladeLoss
+    reads a masked-language model's token logits); `sbft check` reads it from the model's config."""
 
 
 SIMILARITIES = ("cosine", "dot", "euclidean", "manhattan")
@@ -99,6 +102,10 @@ class Family:
     makes_embeddings: bool
     adapter_task: str = "FEATURE_EXTRACTION"
     """peft's TaskType for an adapter on this family's transformer (SEQ_CLS also trains a head)."""
+    sparse: bool = False
+    """Embeddings are sparse vectors (a weight per token or latent feature): written as {key: weight}
+    or .npz, searched by dot product, and kept out of the tools built on dense vectors (the dev
+    pool, mining with the base model)."""
 
     @property
     def evaluator_names(self) -> tuple[str, ...]:

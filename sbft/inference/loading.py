@@ -83,9 +83,9 @@ def load_encoder(name: str, **options: Any) -> SentenceTransformer | LiteEncoder
     model = load_any(name, **options)
     if isinstance(model, LiteEncoder):
         return model
-    from sentence_transformers import SentenceTransformer
+    from sentence_transformers import SentenceTransformer, SparseEncoder
 
-    if not isinstance(model, SentenceTransformer):
+    if not isinstance(model, (SentenceTransformer, SparseEncoder)):
         raise SbftError(
             f"'{name}' is a cross-encoder: it scores text pairs and makes no embeddings",
             fix="Use a bi-encoder (a sentence-transformers embedding model) here; "

@@ -70,16 +70,18 @@ def encode_texts(
     first_id: int = 0,
     report: Any = None,
     written: Callable[[EmbeddingWriter], None] | None = None,
+    writer_class: Callable[..., Any] = EmbeddingWriter,
 ) -> EncodeStats:
     """Embed `texts` into `output` (.npy, .jsonl, .csv, .parquet; None: jsonl on stdout).
 
     One window at a time is read, encoded and written before the next is read. Row ids start at
     `first_id`; `report` (a CorpusProgress) replaces the terminal-only counter; `written` is
-    called with the writer once the output is complete and in place.
+    called with the writer once the output is complete and in place. `writer_class`: a sparse
+    encoder's rows go to sbft.inference.sparse.SparseWriter.
     """
     started = time.perf_counter()
     bar = report or Progress(enabled=progress)
-    with bar, EmbeddingWriter(output, stdout=stdout, first_id=first_id) as writer:
+    with bar, writer_class(output, stdout=stdout, first_id=first_id) as writer:
         for chunk in windows(texts, window):
             writer.write(chunk, encoder.encode(chunk, progress=bar.advance))
         empty = encoder.empty()
@@ -112,7 +114,13 @@ def encode_file(
     sentence-transformers' multi-process pool.
     """
     source.check()
-    output_format(output)
+    from sbft.inference.sparse import is_sparse_model
+
+    sparse = is_sparse_model(model)
+    if sparse:
+        _check_sparse(output, options, shard, devices, model_options)
+    else:
+        output_format(output)
     check_output(output, overwrite, inputs=[source.path])
     refuse_output_in_folders(output, local_model_folders([model]))
     options.check()
@@ -124,7 +132,7 @@ def encode_file(
     loaded = load_encoder(model, **model_options)
     pool = loaded.start_multi_process_pool(target_devices=devices) if devices else None
     try:
-        encoder = Encoder(loaded, options, pool=pool)
+        encoder, writer_class = _encoder_for(loaded, options, pool, sparse)
         load_s = time.perf_counter() - started
         if shard is None:
             stats = encode_texts(
@@ -135,6 +143,7 @@ def encode_file(
                 progress=progress,
                 window=window,
                 report=_file_report(source, progress),
+                writer_class=writer_class,
             )
         else:
             stats = _encode_shard(encoder, model, source, output, shard, stdout, progress, window)
@@ -143,6 +152,35 @@ def encode_file(
             loaded.stop_multi_process_pool(pool)
     stats.load_s = load_s
     return stats
+
+
+def _check_sparse(
+    output: str | None,
+    options: EncodeOptions,
+    shard: Shard | None,
+    devices: list[str] | None,
+    model_options: dict[str, Any],
+) -> None:
+    from sbft.inference.sparse import check_sparse_options, sparse_output_format
+
+    sparse_output_format(output)
+    check_sparse_options(options, model_options.get("backend", "torch"))
+    for flag, given in (("--shard", shard), ("--devices", devices)):
+        if given is not None:
+            raise SbftError(
+                f"{flag} is for dense embeddings; a sparse encoder encodes in one process", where=flag
+            )
+
+
+def _encoder_for(loaded: Any, options: EncodeOptions, pool: Any, sparse: bool) -> tuple[Any, Any]:
+    """The encoder and the writer of a model's rows: dense arrays, or a sparse encoder's CSR rows."""
+    if not sparse:
+        return Encoder(loaded, options, pool=pool), EmbeddingWriter
+    import functools
+
+    from sbft.inference.sparse import SparseRowEncoder, SparseWriter, dimension_keys
+
+    return SparseRowEncoder(loaded, options), functools.partial(SparseWriter, keys=dimension_keys(loaded))
 
 
 def _file_report(source: TextSource, progress: bool | None) -> CorpusProgress | None:

@@ -124,8 +124,13 @@ def search_corpus(
 
     With `reranker` (a cross-encoder), each query's hits are reordered by it (rerank_hits).
     """
+    from sbft.inference.sparse import is_sparse_model, refuse_corpus_cache
+
     options = options or EncodeOptions()
     corpus.check()
+    sparse = is_sparse_model(model)
+    if sparse:
+        refuse_corpus_cache(cache)
     check_cache(cache)
     options.check()
     if top_k <= 0:
@@ -136,11 +141,26 @@ def search_corpus(
         cross_encoder = load_reranker(reranker, device=device, trust_remote_code=trust)
     encoder = load_encoder(model, **model_options)
     texts = list(corpus.texts())
-    vectors = corpus_embeddings(encoder, model, texts, options, cache, say)
-    results = list(zip(queries, search(encoder, texts, vectors, queries, options, top_k), strict=True))
+    if sparse:
+        results = list(zip(queries, _sparse_hits(encoder, texts, queries, options, top_k), strict=True))
+    else:
+        vectors = corpus_embeddings(encoder, model, texts, options, cache, say)
+        results = list(zip(queries, search(encoder, texts, vectors, queries, options, top_k), strict=True))
     if cross_encoder is not None:
         results = [(query, rerank_hits(cross_encoder, query, hits)) for query, hits in results]
     return results
+
+
+def _sparse_hits(
+    model: Any, corpus: list[str], queries: list[str], options: EncodeOptions, top_k: int
+) -> list[list[Hit]]:
+    """A sparse encoder's hits: dot products over the corpus's sparse rows (sbft.inference.sparse)."""
+    from sbft.inference.sparse import sparse_search
+
+    return [
+        [Hit(rank=rank, id=row, score=score, text=corpus[row]) for rank, (row, score) in enumerate(hits, 1)]
+        for hits in sparse_search(model, corpus, queries, options, top_k)
+    ]
 
 
 def search(

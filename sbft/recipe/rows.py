@@ -111,9 +111,9 @@ class NegativesSpec:
                 fix="Use a loss that takes (anchor, positive, negative...) rows, such as "
                 "MultipleNegativesRankingLoss, CachedMultipleNegativesRankingLoss or GISTEmbedLoss.",
             )
-        if not model_family.makes_embeddings and self.mine.model is None:
+        if (not model_family.makes_embeddings or model_family.sparse) and self.mine.model is None:
             raise SbftError(
-                f"a {model_family.name} cannot embed a corpus to mine negatives from",
+                f"a {model_family.name} cannot embed a corpus densely to mine negatives from",
                 where=f"{where}.mine.model",
                 fix="Name a bi-encoder that mines, e.g. model: sentence-transformers/all-MiniLM-L6-v2.",
             )
