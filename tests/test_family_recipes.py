@@ -36,3 +36,29 @@ def test_static_recipe_trains_a_distilled_model(cli, tiny_static: Path, tmp_path
 
     model = SentenceTransformer(str(tmp_path / "run" / "model"), device="cpu")
     assert type(model[0]).__name__ == "StaticEmbedding"  # still static after training
+
+
+def test_sparse_recipe_trains_csr_on_a_bi_encoder(
+    cli, tiny_bi_encoder: Path, beir_folder: Path, tmp_path: Path
+) -> None:
+    """configs/sparse.yaml on the tiny bi-encoder and the tiny BEIR folder (the shared WikiQA one
+    is 18,821 documents); then `sbft eval` of the run on that folder and `sbft encode` of it."""
+    metrics = _train(
+        cli,
+        "sparse.yaml",
+        tmp_path / "run",
+        f"model.name={tiny_bi_encoder}",
+        f"datasets.wikiqa.beir={beir_folder}",
+        "training.num_train_epochs=1",
+        "training.per_device_train_batch_size=4",
+    )
+    assert (
+        "wikiqa_dot_ndcg@10" in metrics["final_dev"] and "wikiqa_corpus_active_dims" in metrics["final_dev"]
+    )
+    result = cli("eval", tmp_path / "run", beir_folder)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "dot_ndcg@10" in result.stdout and "active_dims" in result.stdout
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a man plays\nthe dog runs\n", encoding="utf-8")
+    result = cli("encode", tmp_path / "run", texts, "-q")
+    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 2, result.output

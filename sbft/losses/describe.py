@@ -253,7 +253,10 @@ def _example(family_name: str, info: LossInfo, arguments: tuple[Argument, ...]) 
         )
     shape = inner or info
     required = [arg.name for arg in arguments if arg.default == "required" and not arg.filled]
-    lines = ["model:", "  name: sentence-transformers/all-MiniLM-L6-v2"]
+    model = "sentence-transformers/all-MiniLM-L6-v2"
+    if info.needs_head == "fill-mask":  # SpladeLoss: the packaged MiniLM has no masked-language head
+        model = "PATH/TO/A-MASKED-LM  # a ...ForMaskedLM model, e.g. a local copy of bert-base-uncased"
+    lines = ["model:", f"  name: {model}"]
     if family_name != DEFAULT.name:
         lines.append(f"  type: {family_name}")
     lines += [
