@@ -48,8 +48,8 @@ class ServeOptions:
         for name, value in positive.items():
             if value <= 0:
                 raise SbftError(f"--{name.replace('_', '-')} must be positive", where=name)
-        if self.max_queue < 0:
-            raise SbftError("--max-queue cannot be negative", where="max_queue")
+        if self.max_queue < 1:  # 0 would refuse every request, even with the model idle
+            raise SbftError("--max-queue must be at least 1", where="max_queue")
         if self.request_timeout <= 0:
             raise SbftError("--request-timeout must be positive (seconds)", where="request_timeout")
         if not 0 <= self.port <= 65535:

@@ -29,7 +29,7 @@ def test_a_model_that_does_not_load_exits_2(cli, tmp_path):
 
 
 def test_bad_settings_exit_2(cli, tiny_model, tiny_cross_encoder):
-    assert "--max-queue cannot be negative" in cli("serve", tiny_model, "--max-queue", "-1").stderr
+    assert "--max-queue must be at least 1" in cli("serve", tiny_model, "--max-queue", "0").stderr
     assert "not a TCP port" in cli("serve", tiny_model, "--port", "70000").stderr
     both = cli("serve", tiny_cross_encoder, "--reranker", tiny_cross_encoder, "--port", "0")
     assert both.exit_code == 2 and "serves /rerank itself" in both.stderr
