@@ -55,7 +55,7 @@ def index(
         int | None,
         typer.Option(
             help="Candidates per query scored again with float32 (the default for searches; "
-            "`sbft search --rescore` overrides it). Default: 1000.",
+            "`sbft search --rescore` overrides it). Default: 1000, binary 3000.",
             show_default=False,
         ),
     ] = None,

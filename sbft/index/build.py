@@ -36,8 +36,9 @@ from sbft.inference.sources import TextSource
 if TYPE_CHECKING:
     import numpy as np
 
-DEFAULT_RESCORE = 1000
-"""Candidates rescored with float32 per query (HNSW's search breadth for none)."""
+DEFAULT_RESCORE = {"none": 1000, "int8": 1000, "binary": 3000}
+"""Candidates rescored with float32 per query (HNSW's search breadth for none): recall@10 0.995 on
+100k one-layer-MiniLM WikiQA rows (benchmarks/index.md); binary codes need more candidates."""
 BLOCK_ROWS = 16384
 
 
@@ -97,7 +98,7 @@ def build_index(
         "index": backend.describe(quantization, hnsw_m),
         "hnsw_m": None if quantization == "binary" else hnsw_m,
         "ef_construction": None if quantization == "binary" else ef_construction,
-        "rescore": rescore or DEFAULT_RESCORE,
+        "rescore": rescore or DEFAULT_RESCORE[quantization],
         "faiss": backend.faiss_module().__version__,
         "build_seconds": round(time.perf_counter() - started, 2),
     }

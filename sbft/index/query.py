@@ -140,7 +140,8 @@ def _rescored(
     import numpy as np
 
     rows = np.unique(rows[rows >= 0])  # sorted: the memory map is read front to back
-    return _best(rows, np.asarray(vectors[rows], dtype=np.float32) @ query, top_k)
+    # einsum, not BLAS: one small product needs no threads (they only wait for each other)
+    return _best(rows, np.einsum("ij,j->i", np.asarray(vectors[rows], dtype=np.float32), query), top_k)
 
 
 def open_index(folder: str | Path, checksums: bool = True) -> OpenIndex:
