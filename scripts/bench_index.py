@@ -14,7 +14,8 @@ Ground truth is exact cosine search, the chunked numpy matmul of `sbft search`
 "with ties" also counts a row whose exact score equals the 10th's within 1e-6 (near-duplicates of
 the filler tie). Latency is one query at a time through OpenIndex.nearest (faiss candidates +
 rescoring + ordering; the query's encode is timed apart), on this machine's 2 cores.
-Writes benchmarks/index.json and benchmarks/index.md. Long at 1M on 2 cores: never a test.
+Writes benchmarks/index.json (a list: one report per corpus size, a rerun replacing its size) and
+benchmarks/index.md. Long at 1M on 2 cores: never a test.
 """
 
 from __future__ import annotations
@@ -233,8 +234,13 @@ def write(
         "notes": args.note,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "index.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (args.out / "index.md").write_text(markdown(report), encoding="utf-8")
+    path = args.out / "index.json"
+    reports = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    reports = sorted(
+        [r for r in reports if r["documents"] != report["documents"]] + [report], key=lambda r: r["documents"]
+    )
+    path.write_text(json.dumps(reports, indent=2) + "\n", encoding="utf-8")
+    (args.out / "index.md").write_text("\n".join(markdown(r) for r in reports), encoding="utf-8")
     return report
 
 
