@@ -139,6 +139,26 @@ def bench_quantization(
     return result
 
 
+def synthetic(vectors: Any, texts: list[str], rows: int, work: Path) -> tuple[Any, list[str]]:
+    """`rows` rows: the real ones, then copies of them with Gaussian noise (norm 0.2 against unit rows,
+    cosine ~0.98 to their source: near-duplicates, as the shuffled filler is), seeded; memory-mapped."""
+    import numpy as np
+
+    from sbft.inference.corpus import unit_rows
+
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / f"synthetic-{rows}.npy"
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(rows, vectors.shape[1]))
+    rng = np.random.default_rng(0)
+    for begin in range(0, rows, len(vectors)):
+        block = unit_rows(vectors[: min(len(vectors), rows - begin)])
+        if begin:
+            block = block + rng.standard_normal(block.shape, dtype=np.float32) * (0.2 / block.shape[1] ** 0.5)
+        out[begin : begin + len(block)] = block
+    out.flush()
+    return np.load(path, mmap_mode="r"), [texts[i % len(texts)] for i in range(rows)]
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# Index at {report['documents']:,} documents x {report['dim']} dimensions",
@@ -180,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks")
     parser.add_argument("--keep", action="store_true", help="keep the index folders")
     parser.add_argument("--note", action="append", default=[], help="a line for index.md")
+    parser.add_argument(
+        "--synthetic",
+        type=int,
+        help="N rows made from --embeddings: each real row, then noisy copies of it (labelled synthetic)",
+    )
     args = parser.parse_args(argv)
     import numpy as np
 
@@ -194,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     vectors = np.load(args.embeddings, mmap_mode="r")
     with open(args.texts, encoding="utf-8") as stream:
         texts = [line.rstrip("\n") for line in stream]
+    if args.synthetic:
+        vectors, texts = synthetic(vectors, texts, args.synthetic, args.work)
+        args.embeddings = f"{args.embeddings} + noisy copies (synthetic)"
     assert len(texts) == len(vectors), (len(texts), vectors.shape)
     model = model_entry(
         args.model, model_identity(load_encoder(args.model), EncodeOptions(), "text", args.model)
