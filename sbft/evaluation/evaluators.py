@@ -138,6 +138,14 @@ def given_corpus_embeddings(evaluator: Any, rows: dict[str, Callable[[list[str]]
         yield
 
 
+def encode_documents_with(evaluator: Any, encoder: Callable[[str], Callable[..., Any] | None]) -> None:
+    """The retrieval evaluators inside `evaluator` encode their corpus with `encoder(dataset name)`
+    (see CorpusRetrievalEvaluator.document_encoder): the checkpoints' evaluations of a run get
+    sbft's token-sorted encode and a labelled progress report, not a silent model.encode."""
+    for name, inner in retrieval_evaluators(evaluator).items():
+        inner.document_encoder = encoder(name)
+
+
 def check_metric_name(deciding: str | None, available: list[str]) -> None:
     """The metric that picks the best model (evaluation.metric) is one the dev evaluation reports.
 

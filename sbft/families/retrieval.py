@@ -46,6 +46,9 @@ class CorpusRetrievalEvaluator(InformationRetrievalEvaluator):
         self._encodings: dict[tuple[Any, ...], Any] | None = None
         self._given: Callable[[list[str]], Any] | None = None
         self._given_full: Any = None
+        self.document_encoder: Callable[[Any, list[str], str | None, str | None], Any] | None = None
+        """(model, texts, prompt_name, prompt) -> float32 corpus embeddings at full size: set by a
+        run to sbft's token-sorted encode with a labelled progress report (None: model.encode's)."""
 
     @contextlib.contextmanager
     def given_corpus_embeddings(self, rows: Callable[[list[str]], Any]) -> Iterator[None]:
@@ -81,17 +84,28 @@ class CorpusRetrievalEvaluator(InformationRetrievalEvaluator):
 
     def embed_inputs(self, model, sentences, encode_fn_name=None, prompt_name=None, prompt=None, **kwargs):
         if self._encodings is None:
-            return super().embed_inputs(model, sentences, encode_fn_name, prompt_name, prompt, **kwargs)
+            return self._embed(model, sentences, encode_fn_name, prompt_name, prompt, **kwargs)
         key = (encode_fn_name, prompt_name, prompt, len(sentences), sentences[0] if len(sentences) else None)
         if key not in self._encodings:
             truncate_dim, self.truncate_dim = self.truncate_dim, None
             try:
-                self._encodings[key] = super().embed_inputs(
+                self._encodings[key] = self._embed(
                     model, sentences, encode_fn_name, prompt_name, prompt, **kwargs
                 )
             finally:
                 self.truncate_dim = truncate_dim
         return self._encodings[key][..., : self.truncate_dim]
+
+    def _embed(self, model, sentences, encode_fn_name, prompt_name, prompt, **kwargs):
+        """The corpus through `document_encoder` when a run set one; the rest as sentence-transformers."""
+        if encode_fn_name != "document" or self.document_encoder is None or kwargs:
+            return super().embed_inputs(model, sentences, encode_fn_name, prompt_name, prompt, **kwargs)
+        import torch
+
+        embeddings = torch.from_numpy(self.document_encoder(model, list(sentences), prompt_name, prompt))
+        device = getattr(model, "device", None)
+        embeddings = embeddings.to(device) if device is not None else embeddings
+        return embeddings[..., : self.truncate_dim]
 
     def compute_metrics(self, queries_result_list: list[Any]) -> dict[str, Any]:
         metrics = super().compute_metrics(queries_result_list)

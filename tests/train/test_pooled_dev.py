@@ -96,7 +96,8 @@ def test_mining_the_pool_and_the_baseline_share_one_corpus_encode(
     encode = corpus.encode_corpus
 
     def counting(model, texts, *args, **kwargs):
-        encoded.append(len(texts))
+        if not str(kwargs.get("label")).startswith(("evaluating dev (", "evaluating test (")):
+            encoded.append(len(texts))  # the base model's encodes; the checkpoints' are labelled so
         return encode(model, texts, *args, **kwargs)
 
     monkeypatch.setattr(corpus, "encode_corpus", counting)

@@ -61,6 +61,9 @@ def test_beir_training_with_an_evaluation_only_dataset(
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "evaluation only (no loss)" in result.stdout and "query 'query: '" in result.stdout
     assert "best model by dev wiki_cosine_ndcg@10" in result.stdout
+    # the checkpoint's and the test evaluation's corpus encodes say what they are (plain lines in a pipe)
+    assert "evaluating dev (wiki): 30 of 30 documents encoded" in result.stderr
+    assert "evaluating test (wiki): 30 of 30 documents encoded" in result.stderr
 
     sts_texts = set(sentences(16, 2) + sentences(16, 3) + sentences(16, 102) + sentences(16, 103))
     assert seen and not sts_texts & set(seen)  # the wiki rows trained; no sts row ever did
