@@ -162,3 +162,21 @@ def test_index_finds_95_percent_of_exact_top_10_on_wikiqa(cli, tiny_model, tmp_p
     recall = np.mean([len(a & b) / 10 for a, b in zip(found_ids, exact_ids, strict=True)])
     assert recall >= 0.95, recall
     shutil.rmtree(folder)
+
+
+def test_rerank_and_the_onnx_backend_search_an_index(cli, model_copy, corpus, tmp_path, tiny_cross_encoder):
+    """--rerank reorders the index's hits; a torch-built index answers the same model on ONNX."""
+    folder = tmp_path / "index"
+    assert cli("index", model_copy, corpus, "-o", folder).exit_code == 0
+    common = ["search", model_copy, "--index", folder, "--json", "--top-k", "5", CORPUS[10]]
+    torch_hits = json.loads(cli(*common).stdout)["hits"]
+    onnx = cli(*common, "--backend", "onnx")
+    assert onnx.exit_code == 0, onnx.output
+    onnx_hits = json.loads(onnx.stdout)["hits"]
+    assert [h["id"] for h in onnx_hits] == [h["id"] for h in torch_hits]
+    np.testing.assert_allclose([h["score"] for h in onnx_hits], [h["score"] for h in torch_hits], atol=1e-4)
+    reranked = cli(*common, "--rerank", tiny_cross_encoder)
+    assert reranked.exit_code == 0, reranked.output
+    hits = json.loads(reranked.stdout)["hits"]
+    assert sorted(h["id"] for h in hits) == sorted(h["id"] for h in torch_hits)
+    assert all("rerank_score" in h for h in hits)
