@@ -138,6 +138,25 @@ def given_corpus_embeddings(evaluator: Any, rows: dict[str, Callable[[list[str]]
         yield
 
 
+def corpus_encoder(label: str, batch_size: int, progress: bool = True) -> Callable[[str], Callable[..., Any]]:
+    """For each retrieval dataset: (model, texts, prompt_name, prompt) -> its corpus embeddings,
+    encoded as `sbft encode` does, with a progress report ("evaluating dev (wikiqa)") if `progress`."""
+
+    def for_dataset(name: str) -> Callable[..., Any]:
+        def encode(model: Any, texts: list[str], prompt_name: str | None, prompt: str | None) -> Any:
+            from sbft.inference.corpus import encode_corpus
+            from sbft.inference.encoder import EncodeOptions
+
+            options = EncodeOptions(batch_size=batch_size, prompt=prompt, prompt_name=prompt_name)
+            return encode_corpus(
+                model, texts, options, role="document", label=f"{label} ({name})" if progress else None
+            )
+
+        return encode
+
+    return for_dataset
+
+
 def encode_documents_with(evaluator: Any, encoder: Callable[[str], Callable[..., Any] | None]) -> None:
     """The retrieval evaluators inside `evaluator` encode their corpus with `encoder(dataset name)`
     (see CorpusRetrievalEvaluator.document_encoder): the checkpoints' evaluations of a run get

@@ -26,14 +26,16 @@ def score_models(
     threads: int | None = None,
     trust_remote_code: bool = False,
     say: Callable[[str], None] = lambda message: None,
+    progress: bool = True,
 ) -> dict[str, dict[str, float]]:
     """{model: {metric: value}} for each model, all on the same data and evaluator.
 
     A model is a run folder of `sbft train`, a saved model folder or a hub id; bi-encoders and
     cross-encoders mix (each type gets the evaluator that fits it). Data from a run's recipe
     (`data.base_model`) scores the run's base model first, unless it is among `models`.
+    `progress`: each corpus encode reports its progress on stderr ("evaluating dev (wikiqa)").
     """
-    from sbft.evaluation.evaluators import numeric
+    from sbft.evaluation.evaluators import corpus_encoder, encode_documents_with, numeric
     from sbft.inference import load_any, model_location
     from sbft.models import check_model_reference, detect_family
     from sbft.quiet import quiet_libraries
@@ -53,6 +55,8 @@ def score_models(
     evaluators = {
         family: build_data_evaluator(data, family, task, batch_size) for family in dict.fromkeys(families)
     }
+    for evaluator in evaluators.values():
+        encode_documents_with(evaluator, corpus_encoder(f"evaluating {data.split}", batch_size, progress))
     results: dict[str, dict[str, float]] = {}
     for column, name, family in zip(_column_names(models), models, families, strict=True):
         model = load_any(  # evaluators need the whole SentenceTransformer, not the torch-free encoder

@@ -71,6 +71,15 @@ class CorpusRetrievalEvaluator(InformationRetrievalEvaluator):
             device = getattr(model, "device", None)
             corpus_embeddings = self._given_full[..., : self.truncate_dim]
             corpus_embeddings = corpus_embeddings.to(device) if device is not None else corpus_embeddings
+        elif corpus_embeddings is None and self.document_encoder is not None:
+            # the whole corpus in one encode (one progress report), scored a chunk at a time as before
+            corpus_embeddings = self.embed_inputs(
+                corpus_model or model,
+                self.corpus,
+                encode_fn_name="document",
+                prompt_name=self.corpus_prompt_name,
+                prompt=self.corpus_prompt,
+            )
         return super().compute_all_metrics(model, corpus_model, corpus_embeddings, output_path)
 
     @contextlib.contextmanager

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -154,7 +153,7 @@ def mine(ctx: RunContext, model: Any) -> tuple[dict[str, PreparedDataset], dict[
 def objectives(ctx: RunContext, datasets: dict[str, PreparedDataset], model: Any) -> Objectives:
     """One loss per trained dataset; the dev and test evaluators over every dataset."""
     from sbft.evaluation import build_evaluator
-    from sbft.evaluation.evaluators import encode_documents_with
+    from sbft.evaluation.evaluators import corpus_encoder, encode_documents_with
     from sbft.evaluation.recorded import recorded
     from sbft.losses import build_loss
 
@@ -177,27 +176,10 @@ def objectives(ctx: RunContext, datasets: dict[str, PreparedDataset], model: Any
     dev = recorded(build_evaluator(datasets, "dev", eval_batch, corpora=corpora, **evaluation))
     test = build_evaluator(datasets, "test", eval_batch, **evaluation) if recipe.evaluation.test else None
     for split, evaluator in (("dev", dev), ("test", test)):
-        encode_documents_with(evaluator, corpus_encoder(f"evaluating {split}", eval_batch, ctx.quiet))
+        encode_documents_with(evaluator, corpus_encoder(f"evaluating {split}", eval_batch, not ctx.quiet))
     deciding = args.metric_for_best_model if args.load_best_model_at_end else None
     own_losses = ["loss", *(f"{name}_loss" for name, prepared in trained.items() if "dev" in prepared.splits)]
     return Objectives(trained, losses, dev, test, deciding, own_losses, pools)
-
-
-def corpus_encoder(split_label: str, batch_size: int, quiet: bool) -> Callable[[str], Callable[..., Any]]:
-    """For each retrieval dataset: (model, texts, prompt_name, prompt) -> its corpus embeddings,
-    encoded as `sbft encode` does, with a progress report ("evaluating dev (wikiqa)") unless quiet."""
-    from sbft.inference.corpus import encode_corpus
-    from sbft.inference.encoder import EncodeOptions
-
-    def for_dataset(name: str) -> Callable[..., Any]:
-        def encode(model: Any, texts: list[str], prompt_name: str | None, prompt: str | None) -> Any:
-            options = EncodeOptions(batch_size=batch_size, prompt=prompt, prompt_name=prompt_name)
-            label = None if quiet else f"{split_label} ({name})"
-            return encode_corpus(model, texts, options, role="document", label=label)
-
-        return encode
-
-    return for_dataset
 
 
 def dev_pools(ctx: RunContext, datasets: dict[str, PreparedDataset], model: Any) -> dict[str, Any]:

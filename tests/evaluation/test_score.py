@@ -208,3 +208,27 @@ def test_a_beir_folder_is_searched_over_its_corpus(tiny_model, beir_folder):
         resolve_data(f"{beir_folder}#test", DataOptions())
     with pytest.raises(SbftError, match="--columns describe a data file"):
         resolve_data(str(beir_folder), DataOptions(columns=["a", "b"]))
+
+
+def test_a_corpus_is_encoded_once_with_a_progress_report_and_scores_as_before(
+    tiny_model, beir_folder, capsys
+):
+    """sbft eval encodes a corpus as `sbft encode` does (token-sorted), once per evaluation, with a
+    labelled report on stderr; the scores are sentence-transformers' own encode's."""
+    from sentence_transformers import SentenceTransformer
+
+    from sbft.evaluation.score import build_data_evaluator
+    from sbft.families import FAMILIES
+
+    data = resolve_data(str(beir_folder), DataOptions())
+    name = beir_folder.parent.name
+    scores = score_models([str(tiny_model)], data)[str(tiny_model)]
+    lines = [line for line in capsys.readouterr().err.splitlines() if "documents encoded" in line]
+    assert lines and all(line.startswith(f"evaluating test ({name}): ") for line in lines)
+    assert lines[-1].startswith(f"evaluating test ({name}): 30 of 30 documents encoded")
+
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    family = FAMILIES["bi-encoder"]
+    plain = build_data_evaluator(data, family, None, 32)(model)  # no document_encoder: model.encode
+    for metric, value in plain.items():
+        assert abs(scores[metric] - float(value)) < 1e-6, metric
