@@ -30,6 +30,9 @@ import os, signal, sys
 
 point, signal_name, *arguments = sys.argv[1:]
 claimed = []
+# Ctrl-C as a terminal delivers it, whatever this process inherited: a suite started in the
+# background (`make test &`, nohup) inherits SIGINT ignored, and the strike would go unheard.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def strike():
