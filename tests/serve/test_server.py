@@ -254,7 +254,10 @@ def test_full_queue_answers_429_with_retry_after(strict_server):
     async def burst() -> tuple[httpx.Response, list[httpx.Response]]:
         async with httpx.AsyncClient(base_url=strict_server.url, timeout=120) as http:
             busy = asyncio.create_task(http.post("/v1/embeddings", json={"input": busy_texts}))
-            await asyncio.sleep(0.3)  # the long request is being encoded
+            deadline = time.monotonic() + 60
+            while "sbft_requests_in_flight 1" not in (await http.get("/metrics")).text:
+                assert time.monotonic() < deadline, "the long request never arrived"
+                await asyncio.sleep(0.005)  # then the rest arrive while it is being encoded
             small = [http.post("/v1/embeddings", json={"input": f"text {i}"}) for i in range(8)]
             return await busy, await asyncio.gather(*small)
 
