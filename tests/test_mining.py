@@ -200,3 +200,23 @@ def test_mining_and_an_evaluation_share_one_corpus_encode(model, pairs, tmp_path
     )
     assert said == ["mining hard negatives: corpus embeddings read from the cache (40 documents)"]
     assert again["negative_1"] == first["negative_1"]
+
+
+@needs_faiss
+def test_faiss_searches_only_when_asked_even_when_installed(model, pairs, monkeypatch):
+    """make install installs faiss (for sbft index): mining still keeps its exact block search,
+    whose memory is bounded, unless use_faiss asks for faiss's flat index (a second copy)."""
+    import sentence_transformers.util
+
+    asked: list[bool] = []
+    mine = sentence_transformers.util.mine_hard_negatives
+
+    def spied(*args, **kwargs):
+        asked.append(kwargs["use_faiss"])
+        return mine(*args, **kwargs)
+
+    monkeypatch.setattr(sentence_transformers.util, "mine_hard_negatives", spied)
+    settings = MineSpec(num=1, range_min=0, range_max=8, relative_margin=None)
+    mine_negatives(pairs, model, settings, OTHERS, progress=False)
+    mine_negatives(pairs, model, settings, OTHERS, use_faiss=True, progress=False)
+    assert asked == [False, True]

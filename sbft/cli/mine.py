@@ -76,7 +76,10 @@ def mine(
         bool | None,
         typer.Option(
             "--faiss/--no-faiss",
-            help="Search with faiss (pip install 'sbft[faiss]'); default: when it is installed.",
+            help=(
+                "Search with faiss's flat index (faster on large corpora, a second copy of their "
+                "embeddings in memory); default: sbft's exact search in blocks."
+            ),
             show_default=False,
         ),
     ] = None,

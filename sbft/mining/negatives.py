@@ -92,9 +92,11 @@ def mine_negatives(
 ) -> tuple[Dataset, MiningStats]:
     """(query, positive) rows -> (query, positive, negative_1..negative_num) rows and statistics.
 
-    Candidates come from `corpus` (None: the positives of the rows themselves). `use_faiss` None
-    uses faiss when it is installed. `settings.model` is the caller's to load (it passes `model`);
-    `settings.rescore_with` is loaded here. `where` prefixes the parameter names in errors.
+    Candidates come from `corpus` (None: the positives of the rows themselves). `use_faiss` True
+    searches with faiss's flat index (a second float32 copy of the corpus); otherwise sbft's exact
+    search in score blocks, which keeps within the memory bound of README "Large corpora".
+    `settings.model` is the caller's to load (it passes `model`); `settings.rescore_with` is
+    loaded here. `where` prefixes the parameter names in errors.
 
     The corpus is encoded through `corpus_cache` (default: sbft's cache, see
     sbft.inference.corpus): a corpus the model has encoded before, for mining or for an
@@ -227,7 +229,7 @@ def _faiss(use_faiss: bool | None, where: str) -> bool:
             where=where,
             fix="Install it (pip install 'sbft[faiss]'), or search without it.",
         )
-    return installed if use_faiss is None else use_faiss
+    return bool(use_faiss)
 
 
 def load_for_mining(name: str, family: Family, where: str, device: str | None = None) -> Any:
