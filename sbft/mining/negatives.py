@@ -170,23 +170,32 @@ def mine_negatives(
             where=where or None,
             fix="Lower num, range_min or the margins, raise range_max, or search a larger corpus.",
         )
+    stats = _statistics(pairs, mined, documents, duplicates, report.getvalue(), time.perf_counter() - started)
+    return mined.remove_columns(SCORES), stats
+
+
+def _statistics(
+    pairs: Dataset, mined: Dataset, documents: list[str] | None, duplicates: int, report: str, seconds: float
+) -> MiningStats:
+    """What mining kept and how hard its negatives are, from the mined rows' scores and the table
+    mine_hard_negatives printed (`report`: the candidates its margins skipped)."""
+    query_column, positive_column = pairs.column_names[:2]
     scores = mined[SCORES]
     margins = [row[0] - negative for row in scores for negative in row[1:]]
     negative_scores = [negative for row in scores for negative in row[1:]]
-    stats = MiningStats(
+    return MiningStats(
         rows_in=len(pairs),
         rows_kept=len(mined),
         queries=len(set(pairs[query_column])),
-        documents=len(dict.fromkeys([*(documents or ()), *positives])),
+        documents=len(dict.fromkeys([*(documents or ()), *pairs[positive_column]])),
         duplicates_dropped=duplicates,
-        likely_false_negatives=sum(int(n.replace(",", "")) for n, _ in _SKIPPED.findall(report.getvalue())),
+        likely_false_negatives=sum(int(n.replace(",", "")) for n, _ in _SKIPPED.findall(report)),
         positive_score_mean=_mean([row[0] for row in scores]),
         negative_score_mean=_mean(negative_scores),
         margin_mean=_mean(margins),
         margin_min=round(min(margins), 4),
-        seconds=round(time.perf_counter() - started, 2),
+        seconds=round(seconds, 2),
     )
-    return mined.remove_columns(SCORES), stats
 
 
 def _mean(values: list[float]) -> float:
