@@ -24,7 +24,43 @@ RETRIEVAL_CUTOFFS: dict[str, list[int]] = {
 """nDCG@10 (the main metric), MRR@10, Recall@10/100 and MAP@100, as retrieval benchmarks report them."""
 
 
-class CorpusRetrievalEvaluator(InformationRetrievalEvaluator):
+class GradedRelevance:
+    """Graded relevance for a sentence-transformers retrieval evaluator (dense or sparse).
+
+    `qrels` holds grades (query id -> {document id: grade}): nDCG gains are the grades, as in
+    BEIR (pytrec_eval), and a document counts as relevant for MRR, recall and MAP when its grade
+    is above 0, so every model family of a run is scored alike.
+    """
+
+    def __init__(
+        self,
+        queries: dict[str, str],
+        corpus: dict[str, str],
+        qrels: dict[str, dict[str, int]],
+        **options: Any,
+    ) -> None:
+        relevant = {query: {d for d, grade in grades.items() if grade > 0} for query, grades in qrels.items()}
+        super().__init__(queries, corpus, relevant, **{**RETRIEVAL_CUTOFFS, **options})
+        self.grades = qrels
+
+    def compute_metrics(self, queries_result_list: list[Any]) -> dict[str, Any]:
+        metrics = super().compute_metrics(queries_result_list)
+        metrics["ndcg@k"] = {k: self._graded_ndcg(queries_result_list, k) for k in self.ndcg_at_k}
+        return metrics
+
+    def _graded_ndcg(self, queries_result_list: list[Any], k: int) -> float:
+        """Mean nDCG@k with the grades as gains (identical to the binary one when every grade is 1)."""
+        values = []
+        for query_id, hits in zip(self.queries_ids, queries_result_list, strict=True):
+            grades = self.grades[query_id]
+            ranked = sorted(hits, key=lambda hit: (-hit["score"], hit["corpus_id"]))[:k]
+            gained = [max(grades.get(hit["corpus_id"], 0), 0) for hit in ranked]
+            ideal = sorted((g for g in grades.values() if g > 0), reverse=True)[:k]
+            values.append(_dcg(gained) / _dcg(ideal))
+        return sum(values) / len(values) if values else 0.0
+
+
+class CorpusRetrievalEvaluator(GradedRelevance, InformationRetrievalEvaluator):
     """Queries searched over every document of a corpus.
 
     `qrels` holds grades (query id -> {document id: grade}): nDCG gains are the grades, as in
@@ -40,9 +76,7 @@ class CorpusRetrievalEvaluator(InformationRetrievalEvaluator):
         qrels: dict[str, dict[str, int]],
         **options: Any,
     ) -> None:
-        relevant = {query: {d for d, grade in grades.items() if grade > 0} for query, grades in qrels.items()}
-        super().__init__(queries, corpus, relevant, **{**RETRIEVAL_CUTOFFS, **options})
-        self.grades = qrels
+        super().__init__(queries, corpus, qrels, **options)
         self._encodings: dict[tuple[Any, ...], Any] | None = None
         self._given: Callable[[list[str]], Any] | None = None
         self._given_full: Any = None
@@ -115,22 +149,6 @@ class CorpusRetrievalEvaluator(InformationRetrievalEvaluator):
         device = getattr(model, "device", None)
         embeddings = embeddings.to(device) if device is not None else embeddings
         return embeddings[..., : self.truncate_dim]
-
-    def compute_metrics(self, queries_result_list: list[Any]) -> dict[str, Any]:
-        metrics = super().compute_metrics(queries_result_list)
-        metrics["ndcg@k"] = {k: self._graded_ndcg(queries_result_list, k) for k in self.ndcg_at_k}
-        return metrics
-
-    def _graded_ndcg(self, queries_result_list: list[Any], k: int) -> float:
-        """Mean nDCG@k with the grades as gains (identical to the binary one when every grade is 1)."""
-        values = []
-        for query_id, hits in zip(self.queries_ids, queries_result_list, strict=True):
-            grades = self.grades[query_id]
-            ranked = sorted(hits, key=lambda hit: (-hit["score"], hit["corpus_id"]))[:k]
-            gained = [max(grades.get(hit["corpus_id"], 0), 0) for hit in ranked]
-            ideal = sorted((g for g in grades.values() if g > 0), reverse=True)[:k]
-            values.append(_dcg(gained) / _dcg(ideal))
-        return sum(values) / len(values) if values else 0.0
 
 
 def _dcg(gains: list[int]) -> float:
