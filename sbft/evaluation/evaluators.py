@@ -138,9 +138,12 @@ def given_corpus_embeddings(evaluator: Any, rows: dict[str, Callable[[list[str]]
         yield
 
 
-def corpus_encoder(label: str, batch_size: int, progress: bool = True) -> Callable[[str], Callable[..., Any]]:
+def corpus_encoder(
+    label: str, batch_size: int, progress: bool = True, twin: bool = False
+) -> Callable[[str], Callable[..., Any]]:
     """For each retrieval dataset: (model, texts, prompt_name, prompt) -> its corpus embeddings,
-    encoded as `sbft encode` does, with a progress report ("evaluating dev (wikiqa)") if `progress`."""
+    encoded as `sbft encode` does, with a progress report ("evaluating dev (wikiqa)") if `progress`
+    (`twin`: through an ONNX twin of the checkpoint when the corpus is large, see encode_corpus)."""
 
     def for_dataset(name: str) -> Callable[..., Any]:
         def encode(model: Any, texts: list[str], prompt_name: str | None, prompt: str | None) -> Any:
@@ -149,7 +152,12 @@ def corpus_encoder(label: str, batch_size: int, progress: bool = True) -> Callab
 
             options = EncodeOptions(batch_size=batch_size, prompt=prompt, prompt_name=prompt_name)
             return encode_corpus(
-                model, texts, options, role="document", label=f"{label} ({name})" if progress else None
+                model,
+                texts,
+                options,
+                role="document",
+                label=f"{label} ({name})" if progress else None,
+                twin=twin,
             )
 
         return encode

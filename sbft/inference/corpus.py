@@ -465,13 +465,23 @@ def encode_corpus(
     label: str | None = "encoding the corpus",
     progress: bool | None = None,
     noun: str = "documents",
+    twin: bool = False,
 ) -> np.ndarray:
     """`texts` encoded (token-sorted windows of Encoder), with a progress report labelled `label`
-    (None: no report; `progress` True/False: a bar or plain lines, None: a bar on a terminal)."""
+    (None: no report; `progress` True/False: a bar or plain lines, None: a bar on a terminal).
+
+    `twin`: a large corpus on a CPU torch model is encoded by an ONNX export of the model's current
+    weights (sbft.inference.onnx.onnx_twin): about twice as fast, the same embeddings within 1e-5.
+    """
     encoder = Encoder(model, options or EncodeOptions(), role=role)
-    if label is None:
-        return encoder.encode(list(texts))
-    with CorpusProgress(label, len(texts), enabled=progress, noun=noun) as report:
+    with contextlib.ExitStack() as stack:
+        if twin:
+            from sbft.inference.onnx import onnx_twin
+
+            stack.enter_context(onnx_twin(model, len(texts), warn))
+        if label is None:
+            return encoder.encode(list(texts))
+        report = stack.enter_context(CorpusProgress(label, len(texts), enabled=progress, noun=noun))
         return encoder.encode(list(texts), progress=report.advance)
 
 
@@ -503,6 +513,8 @@ class CorpusCache:
     read: bool = True
     write: bool = True
     say: Callable[[str], None] = warn
+    twin: bool = False
+    """Encode large corpora through an ONNX twin of the model (encode_corpus's `twin`)."""
     _memory: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -575,7 +587,9 @@ class CorpusCache:
             del embeddings  # read back a block at a time: the corpus is never in memory twice
             with contextlib.suppress(StaleEntry):
                 return entry.load_rows(key, rows, unit=True)
-            embeddings = encode_corpus(model, texts, options, role=role, label=label, progress=progress)
+            embeddings = encode_corpus(
+                model, texts, options, role=role, label=label, progress=progress, twin=self.twin
+            )
         else:
             self._memory = {key.digest: embeddings}  # no disk: the next caller shares it from memory
         return gather_unit_rows(embeddings, rows)
@@ -612,7 +626,9 @@ class CorpusCache:
         entry: EmbeddingFile | None,
         key: CorpusKey,
     ) -> np.ndarray:
-        embeddings = encode_corpus(model, texts, options, role=role, label=label, progress=progress)
+        embeddings = encode_corpus(
+            model, texts, options, role=role, label=label, progress=progress, twin=self.twin
+        )
         if entry is not None and self.write:
             self._write(entry, embeddings, key)
         return embeddings

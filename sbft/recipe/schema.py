@@ -269,6 +269,10 @@ class EvaluationSpec:
     """Guard against forgetting: after training, mix base and fine-tuned weights at these ratios
     (the fine-tuned model's weight, between 0 and 1; auto: 0.25, 0.5, 0.75), score each mix on dev
     and ship the best, the base (0) and the fine-tuned model (1) included. None: off."""
+    encode_backend: Literal["auto", "torch"] = "auto"
+    """How a run encodes its corpora on a CPU (base model, mining, every evaluation): auto: a corpus
+    of 10,000 documents or more through a throw-away fp32 ONNX export of the weights being scored
+    (about 2x faster; embeddings within 1e-5 of torch's); torch: always torch."""
     pool: Any = POOL_AUTO
     """Dev retrieval over a pool of the corpus instead of all of it: auto (when a dev corpus has
     more than 50,000 documents), false (never; YAML's `off` too), true (always, default sizes) or

@@ -66,6 +66,12 @@ class RunContext:
 
         if self.corpus_cache is None:
             self.corpus_cache = CorpusCache.default(use_disk=self.cache, say=self.say.print)
+            self.corpus_cache.twin = self.twin
+
+    @property
+    def twin(self) -> bool:
+        """Large corpora are encoded through an ONNX twin of the model (evaluation.encode_backend)."""
+        return self.recipe.evaluation.encode_backend == "auto"
 
     @property
     def say(self) -> Console:
@@ -176,7 +182,9 @@ def objectives(ctx: RunContext, datasets: dict[str, PreparedDataset], model: Any
     dev = recorded(build_evaluator(datasets, "dev", eval_batch, corpora=corpora, **evaluation))
     test = build_evaluator(datasets, "test", eval_batch, **evaluation) if recipe.evaluation.test else None
     for split, evaluator in (("dev", dev), ("test", test)):
-        encode_documents_with(evaluator, corpus_encoder(f"evaluating {split}", eval_batch, not ctx.quiet))
+        encode_documents_with(
+            evaluator, corpus_encoder(f"evaluating {split}", eval_batch, not ctx.quiet, ctx.twin)
+        )
     deciding = args.metric_for_best_model if args.load_best_model_at_end else None
     own_losses = ["loss", *(f"{name}_loss" for name, prepared in trained.items() if "dev" in prepared.splits)]
     return Objectives(trained, losses, dev, test, deciding, own_losses, pools)
