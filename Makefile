@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# Pinned first: any other torch request would pull a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev,onnx,tracking,adapters,merge,serve,static,faiss]'
+	$(BIN)/pip install --quiet -e '.[dev,onnx,tracking,adapters,merge,serve,static,faiss,tune]'
 	touch $@
 
 demo: install

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import typing
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,17 +35,11 @@ def preflight(recipe: Recipe) -> Plan:
     from sbft.adapters import settings as adapter_settings
     from sbft.data import load_datasets
     from sbft.evaluation import evaluator_kind
-    from sbft.losses import check_loss_args
     from sbft.memory import estimate_memory
     from sbft.models import check_model_reference
     from sbft.training_args import build_training_args, resolve_recipe, resolve_training
 
-    settings = resolve_training(recipe)
-    args = build_training_args(settings, recipe.family)
-    for name, spec in recipe.datasets.items():
-        if spec.loss is not None:
-            check_loss_args(spec.loss, f"datasets.{name}.loss", recipe.family)
-            _check_loss_arg_types(spec.loss, f"datasets.{name}.loss", recipe.family)
+    settings, args = check_fields(recipe)
     if recipe.model.adapter is not None:
         check_adapter(recipe.model.adapter, recipe.family)
     check_model_reference(recipe.model.name, recipe.model.trust_remote_code)
@@ -75,6 +70,8 @@ def preflight(recipe: Recipe) -> Plan:
     check_metric_names(recipe, settings, datasets)
     _check_merge_base(recipe, settings, datasets)
     _check_trackers(settings)
+    if recipe.tune is not None:
+        _check_tune(recipe, datasets)
     resolved = resolve_recipe(recipe, settings, args.world_size)
     plan = Plan(recipe=resolved, settings=settings, args=args, datasets=datasets)
     if recipe.model.adapter is not None:
@@ -86,6 +83,71 @@ def preflight(recipe: Recipe) -> Plan:
     plan.memory = estimate_memory(recipe, datasets, args.per_device_train_batch_size)
     plan.warnings += [warning for estimate in plan.memory if (warning := estimate.warning())]
     return plan
+
+
+def check_fields(recipe: Recipe) -> tuple[dict[str, Any], Any]:
+    """The checks that need no data: training arguments (names, types, values) and loss arguments.
+    Returns the resolved training settings and the trainer's arguments."""
+    from sbft.losses import check_loss_args
+    from sbft.training_args import build_training_args, resolve_training
+
+    settings = resolve_training(recipe)
+    args = build_training_args(settings, recipe.family)
+    for name, spec in recipe.datasets.items():
+        if spec.loss is not None:
+            check_loss_args(spec.loss, f"datasets.{name}.loss", recipe.family)
+            _check_loss_arg_types(spec.loss, f"datasets.{name}.loss", recipe.family)
+    return settings, args
+
+
+def _check_tune(recipe: Recipe, datasets: dict[str, PreparedDataset]) -> None:
+    """tune: its metric is one the dev evaluation reports, and each value of its space is one the
+    trainer and the losses take (probed at both ends of each range and at every choice)."""
+    from sbft.evaluation import check_metric_name
+
+    assert recipe.tune is not None
+    available = predicted_metrics(recipe, datasets)
+    if not [name for name in available if name != "loss" and not name.endswith("_loss")]:
+        raise SbftError(
+            "tune compares trials on the dev evaluation, and no dataset has a dev split that an "
+            "evaluator fits",
+            where="tune",
+            fix="Give the dataset a dev split (files: {dev: ...}, or holdout: 0.1).",
+        )
+    try:
+        check_metric_name(recipe.tune.metric or recipe.evaluation.metric or DEV_SCORE, available)
+    except SbftError as error:
+        raise SbftError(error.what, where="tune.metric", fix=error.fix) from None
+    for path, value, probed in _tune_probes(recipe):
+        try:
+            check_fields(probed)
+        except SbftError as error:
+            raise SbftError(
+                f"{path} = {value!r}: {error.what}", where=f"tune.space.{path}", fix=error.fix
+            ) from None
+
+
+def _tune_probes(recipe: Recipe) -> Iterator[tuple[str, Any, Recipe]]:
+    """(path, value, the recipe file read again with `--set path=value`, as a trial reads it) for each
+    probe value of the tune space: both ends of each range, every choice."""
+    from sbft.recipe import load_recipe
+    from sbft.recipe.tune import dimensions, override
+
+    if recipe.tune is None or recipe.source is None:
+        return
+    for dimension in dimensions(recipe.tune):
+        for value in dimension.probes():
+            try:
+                probed = load_recipe(
+                    recipe.source, [override(dimension.path, value)], variables=recipe.variables
+                )
+            except SbftError as error:
+                raise SbftError(
+                    f"{dimension.path} = {value!r}: {error.what}",
+                    where=f"tune.space.{dimension.path}",
+                    fix=error.fix,
+                ) from None
+            yield dimension.path, value, probed
 
 
 def _check_trackers(settings: dict[str, Any]) -> None:

@@ -85,11 +85,11 @@ def test_a_session_runs_as_written(tmp_path):
 
 @pytest.mark.parametrize("recipe", sorted(p.name for p in (REPO / "configs").glob("*.yaml")))
 def test_every_shipped_recipe_passes_check(recipe, cli, monkeypatch, request):
-    if recipe in ("stsb.yaml", "reranker.yaml", "static.yaml"):
+    if recipe in ("stsb.yaml", "stsb-tune.yaml", "reranker.yaml", "static.yaml"):
         if not STSB_DIR.is_dir():
             pytest.skip("needs ../shared/data/stsb")
         monkeypatch.setenv("STSB_DIR", str(STSB_DIR))
-    if recipe in ("retrieval.yaml", "sparse.yaml") and not WIKIQA_DIR.is_dir():
+    if recipe in ("retrieval.yaml", "retrieval-tune.yaml", "sparse.yaml") and not WIKIQA_DIR.is_dir():
         pytest.skip("needs ../shared/data/wikiqa")
     made_first = []  # static.yaml trains what `sbft distill` makes first (README): a tiny one here
     if recipe == "static.yaml":

@@ -22,6 +22,7 @@ from sbft.errors import SbftError, did_you_mean, join_key
 from sbft.families import FAMILIES, Family, family
 from sbft.files import FILE_FORMATS
 from sbft.recipe.rows import NegativesSpec, PairsFromLabels, check_holdout
+from sbft.recipe.tune import TuneSpec, check_tune
 from sbft.wording import noun
 
 SPLITS = ("train", "dev", "test")
@@ -300,6 +301,8 @@ class Recipe:
     training: dict[str, Any] = field(default_factory=dict)
     """Any field of SentenceTransformerTrainingArguments."""
     evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
+    tune: TuneSpec | None = None
+    """`sbft tune`'s search space and study settings (sbft.recipe.tune); `sbft train` ignores it."""
     source: Path | None = field(default=None, metadata={"internal": True})
     written: dict[tuple[str, ...], str] = field(default_factory=dict, metadata={"internal": True})
     """Every text of the recipe as written, by key path, before ${VAR} and folders resolved it."""
@@ -363,6 +366,7 @@ def check_recipe(recipe: Recipe) -> None:
         )
     _check_evaluation(recipe.evaluation)
     _check_prompts(recipe)
+    check_tune(recipe)
 
 
 def _check_evaluation(evaluation: EvaluationSpec) -> None:

@@ -57,6 +57,7 @@ def train(
     smoke_first: bool = True,
     cache: bool = True,
     console: Console | None = None,
+    callbacks: list[Any] | None = None,
 ) -> RunResult:
     """Run a whole recipe and return the run folder and its metrics.
 
@@ -67,6 +68,7 @@ def train(
     leaves a folder that the next attempt can use (see sbft.run_folder). Under torchrun /
     accelerate every process trains, and only the main one prints and writes the run folder.
     `cache` reads and writes the base model's scores in the user cache (evaluation.baseline_cache).
+    `callbacks`: more trainer callbacks (sbft tune's trials report their dev evaluations through one).
     """
     from sbft.check import preflight
     from sbft.estimate import print_estimate
@@ -119,6 +121,7 @@ def train(
                 console=console,
                 started=started,
                 cache=cache,
+                callbacks=callbacks,
             )
     except KeyboardInterrupt:
         console.print(
@@ -150,9 +153,12 @@ def _run(
     console: Console,
     started: float,
     cache: bool = False,
+    callbacks: list[Any] | None = None,
 ) -> RunResult:
     """From the model to the saved run, in a run folder claimed for this run (by the main process)."""
-    ctx = stages.RunContext(recipe, plan, progress, console, quiet, resume, cache, started)
+    ctx = stages.RunContext(
+        recipe, plan, progress, console, quiet, resume, cache, started, callbacks=list(callbacks or [])
+    )
     base = stages.load_model(ctx)
     datasets, mining = stages.mine(ctx, base.model)
     goals = stages.objectives(ctx, datasets, base.model)

@@ -60,6 +60,8 @@ class RunContext:
     main: bool = field(default_factory=is_main_process)
     corpus_cache: Any = None
     """sbft.inference.corpus.CorpusCache: the base model's corpus embeddings, encoded once per run."""
+    callbacks: list[Any] = field(default_factory=list)
+    """More trainer callbacks from the caller (sbft tune's trial reports each dev evaluation)."""
 
     def __post_init__(self) -> None:
         from sbft.inference.corpus import CorpusCache
@@ -317,7 +319,7 @@ def trainer_setup(ctx: RunContext, model: Any, goals: Objectives, metrics: dict[
         eval_dataset=(next(iter(dev_sets.values())) if single else dev_sets) if dev_sets else None,
         loss=next(iter(goals.losses.values())) if single else goals.losses,
         evaluator=goals.dev,
-        callbacks=[log, stopper, StageTracker(ctx.progress), *watchers],
+        callbacks=[log, stopper, StageTracker(ctx.progress), *watchers, *ctx.callbacks],
     )
     # Our callback prints the logs; the trainer's own printers would repeat them as raw dicts.
     trainer.remove_callback(PrinterCallback)
