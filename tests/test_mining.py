@@ -120,6 +120,8 @@ def test_a_margin_nothing_passes_is_an_error_that_names_the_fix(model, pairs):
     with pytest.raises(SbftError, match="kept none of the 12 rows") as error:
         mine_negatives(pairs, model, MineSpec(relative_margin=0.9), OTHERS, progress=False, where="mine")
     assert error.value.where == "mine" and "margins" in error.value.fix
+    skipped = int(error.value.what.split("(")[1].split()[0].replace(",", ""))
+    assert skipped > 0 and "within the margins of their positive" in error.value.what
 
 
 def test_without_a_corpus_the_other_positives_are_the_candidates(model, pairs):

@@ -163,10 +163,13 @@ def mine_negatives(
     finally:
         random.setstate(state)
     if len(mined) == 0:
+        skipped = _skipped(report.getvalue())
         raise SbftError(
             f"mining kept none of the {len(pairs):,} rows: no query had {settings.num} "
             f"{noun(settings.num, 'candidate')} "
-            f"left past the margins in ranks {settings.range_min} to {settings.range_max or 'auto'}",
+            f"left past the margins in ranks {settings.range_min} to {settings.range_max or 'auto'} "
+            f"({skipped:,} {noun(skipped, 'candidate')} scored within the margins of their positive: "
+            "copies of it, or unlabelled positives)",
             where=where or None,
             fix="Lower num, range_min or the margins, raise range_max, or search a larger corpus.",
         )
@@ -189,13 +192,18 @@ def _statistics(
         queries=len(set(pairs[query_column])),
         documents=len(dict.fromkeys([*(documents or ()), *pairs[positive_column]])),
         duplicates_dropped=duplicates,
-        likely_false_negatives=sum(int(n.replace(",", "")) for n, _ in _SKIPPED.findall(report)),
+        likely_false_negatives=_skipped(report),
         positive_score_mean=_mean([row[0] for row in scores]),
         negative_score_mean=_mean(negative_scores),
         margin_mean=_mean(margins),
         margin_min=round(min(margins), 4),
         seconds=round(seconds, 2),
     )
+
+
+def _skipped(report: str) -> int:
+    """The candidates mine_hard_negatives' margins skipped, from the table it printed."""
+    return sum(int(n.replace(",", "")) for n, _ in _SKIPPED.findall(report))
 
 
 def _mean(values: list[float]) -> float:
