@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,9 @@ def open_study(recipe: Recipe, url: str, in_folder: bool) -> OpenStudy:
 
     assert recipe.tune is not None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Heartbeats, stale-trial checks and the matplotlib plots are "experimental" in optuna: a
+    # warning per call that tells the user nothing they can act on.
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     storage = _storage(url)
     digest = recipe_hash(recipe)
     others = [name for name in optuna.get_all_study_names(storage) if name != recipe.name]
