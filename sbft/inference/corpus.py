@@ -471,7 +471,7 @@ def encode_corpus(
     (None: no report; `progress` True/False: a bar or plain lines, None: a bar on a terminal).
 
     `twin`: a large corpus on a CPU torch model is encoded by an ONNX export of the model's current
-    weights (sbft.inference.onnx.onnx_twin): about twice as fast, the same embeddings within 1e-5.
+    weights (sbft.inference.onnx.onnx_twin): 1.1-2.4x as fast, the same embeddings within 1e-5.
     """
     encoder = Encoder(model, options or EncodeOptions(), role=role)
     with contextlib.ExitStack() as stack:

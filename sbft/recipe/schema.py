@@ -273,7 +273,8 @@ class EvaluationSpec:
     encode_backend: Literal["auto", "torch"] = "auto"
     """How a run encodes its corpora on a CPU (base model, mining, every evaluation): auto: a corpus
     of 10,000 documents or more through a throw-away fp32 ONNX export of the weights being scored
-    (about 2x faster; embeddings within 1e-5 of torch's); torch: always torch."""
+    (1.1-2.4x torch's rate, by text length and CPU; embeddings within 1e-5 of torch's); torch:
+    always torch."""
     pool: Any = POOL_AUTO
     """Dev retrieval over a pool of the corpus instead of all of it: auto (when a dev corpus has
     more than 50,000 documents), false (never; YAML's `off` too), true (always, default sizes) or
