@@ -33,12 +33,12 @@ from bench import REPO, STSB_DIR, environment, machine, machine_line  # noqa: E4
 STUDIES = {
     "stsb": {
         "config": REPO / "configs" / "stsb-tune.yaml",
-        "env": {"STSB_DIR": str(STSB_DIR)},
+        "env": {"STSB_DIR": os.environ.get("STSB_DIR", str(STSB_DIR))},
         "reference": "configs/stsb.yaml (README, Measured): test Spearman 0.8507, dev 0.8945",
     },
     "retrieval": {
         "config": REPO / "configs" / "retrieval-tune.yaml",
-        "env": {},
+        "env": {"WIKIQA_DIR": os.environ.get("WIKIQA_DIR", str(REPO.parent / "shared" / "data" / "wikiqa"))},
         "reference": "configs/retrieval.yaml (benchmarks/retrieval.md): dev nDCG@10 0.7057",
     },
 }
@@ -54,7 +54,9 @@ def run_study(name: str, work: Path, trials: int | None, timeout: float | None) 
     if timeout is not None:
         command += ["--timeout", str(timeout)]
     started = time.perf_counter()
-    subprocess.run(command, check=True, env=environment(**study["env"]))
+    code = subprocess.run(command, env=environment(**study["env"])).returncode
+    if code != 0:
+        raise SystemExit(f"sbft tune stopped with exit code {code}; benchmarks/tune.md is unchanged")
     return time.perf_counter() - started
 
 
