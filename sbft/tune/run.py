@@ -63,6 +63,7 @@ def tune(
     recipe = load_recipe(recipe_path)
     require_tune(recipe)
     assert recipe.tune is not None
+    _require_optuna()
     if trials is not None and trials < 1:
         raise SbftError(f"--trials must be at least 1, not {trials}", where="trials")
     if timeout is not None and timeout <= 0:
@@ -94,6 +95,17 @@ def tune(
         )
         return TuneResult(out_dir, interrupted=True)
     return TuneResult(out_dir, summary)
+
+
+def _require_optuna() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("optuna") is None:
+        raise SbftError(
+            "sbft tune runs its study with optuna, which is not installed",
+            where="tune",
+            fix="Install it: pip install 'sbft[tune]'.",
+        )
 
 
 def _finished(study: Any) -> int:

@@ -67,3 +67,15 @@ def test_a_good_space_passes_check(recipe_file, cli):
     }
     result = cli("check", recipe_file(tune={"trials": 2, "space": space}), "--no-estimate")
     assert result.exit_code == 0, result.stdout + result.stderr
+
+
+def test_without_optuna_the_error_says_how_to_install_it(recipe_file, cli, tmp_path, monkeypatch):
+    import importlib.util
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "optuna" else found(name, *a)
+    )
+    result = cli("tune", recipe_file(tune={"trials": 2, "space": GOOD}), "-o", tmp_path / "study")
+    assert result.exit_code == 2 and "sbft[tune]" in result.stderr, result.stderr
+    assert not (tmp_path / "study").exists()
