@@ -104,12 +104,17 @@ def write_report(out_dir: Path, study: Any, summary: dict[str, Any], notes: list
     """report.md: untuned against best on dev and test, every trial, wall time, the plots."""
     metric, trials = summary["metric"], [t for t in study.trials if t.state.name in FINISHED]
     names = sorted({k for t in trials for k in t.params})
+    test = (
+        "The test split is evaluated once, for the untuned and the best trial, after the search."
+        if summary.get("has_test", True)
+        else "The recipe has no test split, so the study reports dev only."
+    )
     lines = [f"# sbft tune: {summary['name']}", ""]
     lines += [
         f"Study `{summary['study']}` in {summary['storage']}: {len(trials)} trials "
         f"({_count(trials, 'COMPLETE')} complete, {_count(trials, 'PRUNED')} pruned, "
         f"{_count(trials, 'FAIL')} failed); trials compared on dev {metric} ({summary['direction']}). "
-        "The test split is evaluated once, for the untuned and the best trial, after the search.",
+        + test,
         "",
         f"| | trial | dev {metric} | test {metric} | " + " | ".join(names) + " |",
         "|---|---|---|---|" + "---|" * len(names),

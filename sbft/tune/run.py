@@ -217,9 +217,9 @@ def finish(recipe: Recipe, out_dir: Path, opened: OpenStudy, console: Console) -
         )
     untuned = next((t for t in study.trials if t.user_attrs.get("untuned")), None)
     metric = tune_metric(recipe)
-    tests = _test_scores(
-        out_dir, [t for t in (untuned, best) if t is not None and t.state.name == "COMPLETE"]
-    )
+    has_test = any("test" in spec.declared_splits for spec in recipe.datasets.values())
+    scored = [t for t in (untuned, best) if t is not None and t.state.name == "COMPLETE"]
+    tests = _test_scores(out_dir, scored) if has_test else {}
     summary: dict[str, Any] = {
         "name": recipe.name,
         "study": study.study_name,
@@ -227,6 +227,7 @@ def finish(recipe: Recipe, out_dir: Path, opened: OpenStudy, console: Console) -
         "metric": metric,
         "direction": study.direction.name.lower(),
         "trials": len([t for t in study.trials if t.state.name in report.FINISHED]),
+        "has_test": has_test,
         "best_yaml": str(report.write_best(out_dir, recipe, best.params)),
     }
     for label, trial in (("untuned", untuned), ("best", best)):

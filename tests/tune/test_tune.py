@@ -142,3 +142,11 @@ def test_tune_runs_as_a_real_process(recipe_file, tmp_path):
     result = run_sbft("tune", str(tune_recipe(recipe_file, trials=1)), "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert "best recipe:" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_a_recipe_without_a_test_split_reports_dev_only(recipe_file, cli, tmp_path):
+    recipe, out = tune_recipe(recipe_file, trials=2, datasets__sts__files__test=None), tmp_path / "study"
+    result = cli("tune", recipe, "-o", out)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert len(lines(out)) == 2 and not (out / "test.json").exists()
+    assert "no test split" in (out / "report.md").read_text(encoding="utf-8")
