@@ -50,11 +50,19 @@ def sbft_side(workdir: Path, env: dict[str, str], mined: bool) -> dict[str, Any]
     sbft = [sys.executable, "-m", "sbft", "train", "configs/retrieval.yaml", "-o", str(run_dir), "-q", *extra]
     _, wall = run(sbft, env)
     metrics = json.loads((run_dir / "metrics.json").read_text())
+    whole = None
+    if metrics.get("dev_pool"):  # pooled dev scores: the kept model over the whole corpus too, untimed
+        beir = Path(env["WIKIQA_DIR"]) / "beir"
+        scored, _ = run([sys.executable, "-m", "sbft", "eval", str(run_dir), f"{beir}#dev", "--json"], env)
+        (scores,) = json.loads(scored.stdout.strip().splitlines()[-1]).values()  # one model
+        whole = next(value for key, value in scores.items() if key.endswith("cosine_ndcg@10"))
     training = metrics.get("training", {})
     mining = metrics.get("mining", {})
     return {
         "base": metrics["baseline_dev"].get(MAIN),
         "dev": metrics["final_dev"].get(MAIN),
+        "dev_pool": metrics.get("dev_pool"),
+        "dev_whole_corpus": whole,  # None: the dev score above is over the whole corpus already
         "dev_metrics": metrics["final_dev"],
         "selected": metrics.get("selected"),
         "kept_step": metrics.get("kept_step"),
@@ -136,7 +144,10 @@ def race(rounds: int, workdir: Path, env: dict[str, str], beir: Path, warm: bool
             else:
                 measured = plain_side(workdir / f"r{round_}", side_env, beir, mined=True)
             measured["load_average_at_end"] = os.getloadavg()
-            print(f"  {side}: dev nDCG@10 {measured['dev']:.4f} in {measured['wall_s']:.0f} s", flush=True)
+            whole = measured.get("dev_whole_corpus")
+            over = f" (pooled; whole corpus {whole:.4f})" if whole is not None else ""
+            took = f"in {measured['wall_s']:.0f} s"
+            print(f"  {side}: dev nDCG@10 {measured['dev']:.4f}{over} {took}", flush=True)
             sides[side].append(measured)
     median = {side: statistics.median(r["wall_s"] for r in runs) for side, runs in sides.items()}
     return {
