@@ -8,11 +8,10 @@ it. The children are forked from a forkserver that imported torch and sentence-t
 so a trial does not pay their import time (seconds) again; where there is no forkserver
 (Windows, macOS spawn), each child imports them itself.
 
-The child holds no optuna object: it sends ("eval", n, value, last) for its n-th dev evaluation
-and waits for the parent's answer (prune or go on); the parent, which asked the study for the
-trial, reports and decides. The run's last evaluation is never pruned: its training is spent, and
-a pruned trial could not be the best. Ctrl-C in the parent kills the child: optuna marks the
-trial FAIL, and the next `sbft tune` starts a new one.
+The child holds no optuna object: it sends ("eval", n, value) for its n-th dev evaluation and
+waits for the parent's answer (prune or go on); the parent, which asked the study for the trial,
+reports and decides. Ctrl-C in the parent kills the child: optuna marks the trial FAIL, and the
+next `sbft tune` starts a new one.
 """
 
 from __future__ import annotations
@@ -85,11 +84,11 @@ def run_trial(trial: Any, job: TrialJob, on_evaluation: Callable[[int, float], N
             except EOFError:  # the child ended without a word (killed, out of memory)
                 break
             if kind == "eval":
-                step, value, last = payload
+                step, value = payload
                 evaluations.append(value)
                 trial.report(value, step)
                 on_evaluation(step, value)
-                ours.send(not last and trial.should_prune())  # pruning the last saves nothing
+                ours.send(trial.should_prune())
             else:
                 result = {"kind": kind, **payload}
     except BaseException:  # Ctrl-C, or anything else in the parent: the child goes too
@@ -177,8 +176,7 @@ def evaluation_reporter(connection: Any, metric: str) -> Any:
             if value is None or self.pruned:
                 return control
             self.count += 1
-            last = state.max_steps > 0 and state.global_step >= state.max_steps
-            connection.send(("eval", (self.count, float(value), last)))
+            connection.send(("eval", (self.count, float(value))))
             if connection.recv():
                 self.pruned = True
                 control.should_training_stop = True

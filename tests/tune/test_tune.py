@@ -150,26 +150,3 @@ def test_a_recipe_without_a_test_split_reports_dev_only(recipe_file, cli, tmp_pa
     assert result.exit_code == 0, result.stdout + result.stderr
     assert len(lines(out)) == 2 and not (out / "test.json").exists()
     assert "no test split" in (out / "report.md").read_text(encoding="utf-8")
-
-
-def test_a_trial_is_not_pruned_at_its_last_evaluation(recipe_file, cli, tmp_path):
-    """One evaluation a trial: the wrecking learning rate's only evaluation is its last, so the
-    trial completes (with its poor value) instead of being pruned when nothing is left to save."""
-    space = {"training.learning_rate": {"choice": [2.0e-5, 1.0e-4, 0.5]}}
-    recipe = recipe_file(
-        training__num_train_epochs=1,
-        tune={"trials": 3, "space": space, "sampler": "random", "pruner": "median"},
-    )
-    out = tmp_path / "study"
-    from sbft.recipe import load_recipe
-    from sbft.tune.study import open_study, prepare_folder, storage_url
-
-    loaded = load_recipe(recipe)
-    prepare_folder(out, None, loaded, overwrite=False)
-    study = open_study(loaded, storage_url(out, None), in_folder=True).study
-    study.enqueue_trial({"training.learning_rate": 1.0e-4})
-    study.enqueue_trial({"training.learning_rate": 0.5})
-    result = cli("tune", recipe, "-o", out)
-    assert result.exit_code == 0, result.stdout + result.stderr
-    states = {line["params"]["training.learning_rate"]: line["state"] for line in lines(out)}
-    assert states == {2.0e-5: "COMPLETE", 1.0e-4: "COMPLETE", 0.5: "COMPLETE"}, states
