@@ -65,7 +65,7 @@ def section(name: str, folder: Path, about: dict[str, Any], seconds: float) -> s
     the machine; the plots' paths point into the study folder, which is not in the repository."""
     report = (folder / "report.md").read_text(encoding="utf-8")
     body = report.split("\n", 1)[1].split("## Plots")[0].strip()
-    scored = folder / "test.json"  # absent when the recipe has no test split (WikiQA: dev only)
+    scored = folder / "test.json"  # absent without a test split: the report body says so
     tests = json.loads(scored.read_text(encoding="utf-8")) if scored.is_file() else {}
     lines = [
         MARKER.format(name),
@@ -75,10 +75,7 @@ def section(name: str, folder: Path, about: dict[str, Any], seconds: float) -> s
         "",
         body,
         "",
-        f"Test metrics (all, per scored trial): `{json.dumps(tests)}`"
-        if tests
-        else "The recipe has no test split: the study is compared on dev only.",
-        "",
+        *([f"Test metrics (all, per scored trial): `{json.dumps(tests)}`", ""] if tests else []),
         f"This invocation: {seconds / 60:.1f} min, load average at its end "
         + ", ".join(f"{load:.2f}" for load in about["load_average_at_end"])
         + f". {machine_line(about)}",

@@ -106,7 +106,7 @@ def write_report(out_dir: Path, study: Any, summary: dict[str, Any], notes: list
     names = sorted({k for t in trials for k in t.params})
     test = (
         "The test split is evaluated once, for the untuned and the best trial, after the search."
-        if summary.get("has_test", True)
+        if summary["has_test"]
         else "The recipe has no test split, so the study reports dev only."
     )
     lines = [f"# sbft tune: {summary['name']}", ""]
